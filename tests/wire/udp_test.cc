@@ -97,3 +97,8 @@ TEST_CASE("udp mutable view rewrites ports and refills the checksum") {
   CHECK(v->verify_checksum(source, destination));
   CHECK(udp::view::checked(bytes)->source_port() == 4321);
 }
+
+// Both views must instantiate in full: a setter that a read-only view cannot
+// have must be constrained away, not fail to compile.
+template class pystack::udp::basic_view<const pystack::byte>;
+template class pystack::udp::basic_view<pystack::byte>;

@@ -116,7 +116,11 @@ class basic_view {
  private:
   explicit basic_view(std::span<B> bytes) noexcept : bytes_(bytes) {}
   std::uint16_t load16(wire::field f) const noexcept { return wire::load_be16(bytes_.data() + f.offset); }
-  void store16(wire::field f, std::uint16_t v) const noexcept { wire::store_be16(bytes_.data() + f.offset, v); }
+  void store16(wire::field f, std::uint16_t v) const noexcept
+    requires(!std::is_const_v<B>)
+  {
+    wire::store_be16(bytes_.data() + f.offset, v);
+  }
 
   std::span<B> bytes_;
 };
