@@ -9,7 +9,14 @@ out=${1:-"$(dirname "$0")/../examples/captures/demo.pcap"}
 id=$$
 a=psdemo-a-$id b=psdemo-b-$id
 site=$(mktemp -d)
-cleanup() { ip netns del "$a" 2>/dev/null || true; ip netns del "$b" 2>/dev/null || true; rm -rf "$site"; }
+capture="" server=""
+cleanup() {
+  # tcpdump writes every packet as it comes (-U), so SIGKILL loses nothing, and
+  # unlike SIGTERM it cannot leave a capturer behind in a deleted namespace.
+  for pid in $capture $server; do kill -KILL "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  ip netns del "$a" 2>/dev/null || true; ip netns del "$b" 2>/dev/null || true; rm -rf "$site"
+}
 trap cleanup EXIT
 ip netns add "$a"; ip netns add "$b"
 ip link add va$id type veth peer name vb$id
@@ -43,5 +50,6 @@ u.sendto(b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x07example\x03com\x0
 time.sleep(0.5)
 PY
 sleep 0.5
-kill "$capture" "$server"; wait "$capture" 2>/dev/null || true
+cleanup
+chown --reference="$(dirname "$out")" "$out"
 echo "wrote $out"
