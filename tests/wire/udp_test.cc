@@ -102,3 +102,19 @@ TEST_CASE("udp mutable view rewrites ports and refills the checksum") {
 // have must be constrained away, not fail to compile.
 template class pystack::udp::basic_view<const pystack::byte>;
 template class pystack::udp::basic_view<pystack::byte>;
+
+TEST_CASE("udp quoted view accepts a datagram cut short of its length") {
+  // The first 10 bytes of the datagram, as an ICMP error or a first fragment
+  // would carry them: the strict factory refuses, the quoted one reads the header.
+  const auto cut = std::span(datagram).first(10);
+  REQUIRE_FALSE(udp::view::checked(cut));
+  auto v = udp::view::checked_quoted(cut);
+  REQUIRE(v);
+  CHECK(v->length() == 13);
+  CHECK(v->payload().size() == 2);
+  // Below the header it is still an error, and so is a length under 8.
+  CHECK_FALSE(udp::view::checked_quoted(std::span(datagram).first(7)));
+  auto bad = datagram;
+  bad[5] = 3;
+  CHECK(udp::view::checked_quoted(bad).error().code == errc::below_minimum);
+}

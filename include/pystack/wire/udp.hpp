@@ -11,6 +11,7 @@
 //   derives them, so a repr cannot disagree with the bytes it makes.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <span>
 #include <type_traits>
@@ -52,7 +53,16 @@ class basic_view {
   // Checks that the header is present, that the length field covers at least
   // the header and that the bytes hold as many as it claims. Bytes beyond the
   // length field (link padding) are not part of the view.
-  static expected<basic_view> checked(std::span<B> bytes) noexcept {
+  static expected<basic_view> checked(std::span<B> bytes) noexcept { return check(bytes, false); }
+
+  // The same, except that the bytes may stop short of the length field: for
+  // a datagram that was cut (an ICMP error's quote, RFC 792; a first IPv4
+  // fragment; a capture's snapshot length). `bytes()` and `payload()` then
+  // hold only the bytes present, and the checksum cannot be verified.
+  static expected<basic_view> checked_quoted(std::span<B> bytes) noexcept { return check(bytes, true); }
+
+ private:
+  static expected<basic_view> check(std::span<B> bytes, bool quoted) noexcept {
     if (bytes.size() < header_size) {
       return parse_error{"udp", errc::truncated, "header", 0, bytes.size(), header_size};
     }
@@ -61,11 +71,13 @@ class basic_view {
       return parse_error{"udp", errc::below_minimum, "length", field::length.offset, length,
                          header_size};
     }
-    if (length > bytes.size()) {
+    if (length > bytes.size() && !quoted) {
       return parse_error{"udp", errc::truncated, "datagram", 0, bytes.size(), length};
     }
-    return basic_view(bytes.first(length));
+    return basic_view(bytes.first(std::min<std::size_t>(length, bytes.size())));
   }
+
+ public:
 
   std::uint16_t source_port() const noexcept { return load16(field::source_port); }
   std::uint16_t destination_port() const noexcept { return load16(field::destination_port); }
