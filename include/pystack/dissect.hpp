@@ -171,7 +171,7 @@ class frame_dissector {
         .member("dport", datagram->destination_port())
         .member("len", datagram->length());
     checksum_member(checkable || !datagram->checksum_present(),
-                    !datagram->checksum_present() || datagram->verify_checksum(ip.source(), ip.destination()));
+                    !datagram->checksum_present() || datagram->verify_checksum(ip.source(), ip.final_destination()));
     json_.end_object();
     json_.member("payload_len", datagram->payload().size());
     if (datagram->source_port() == dns_port || datagram->destination_port() == dns_port) {
@@ -192,7 +192,7 @@ class frame_dissector {
         .member("flags", s.flags().to_string())
         .member("win", s.window())
         .member("urg", s.urgent_pointer());
-    checksum_member(checkable, checkable && s.verify_checksum(ip.source(), ip.destination()));
+    checksum_member(checkable, checkable && s.verify_checksum(ip.source(), ip.final_destination()));
     json_.key("options").begin_array();
     for (const tcp::option& o : s.options()) tcp_option(o);
     json_.end_array();

@@ -596,3 +596,38 @@ TEST_CASE("ipv4 repr keeps the reserved flag through parse and emit") {
   r->emit(out);
   CHECK(out == reference);
 }
+
+TEST_CASE("ipv4 final destination follows a source route that is still being followed") {
+  // Scapy: raw(IP(src="10.0.0.1", dst="10.0.0.9",
+  //   options=[IPOption_LSRR(routers=["10.0.0.8", "10.0.0.2"])])
+  //   / TCP(sport=1, dport=2, seq=3, flags="S", window=100))
+  // Scapy (like tcpdump) sums the TCP pseudo-header with the route's last
+  // address, the final destination (RFC 9293 §3.1).
+  const std::array<byte, 52> datagram = {
+      0x48, 0x00, 0x00, 0x34, 0x00, 0x01, 0x00, 0x00, 0x40, 0x06, 0xd2, 0x9a, 0x0a, 0x00, 0x00, 0x01, 0x0a, 0x00,
+      0x00, 0x09, 0x83, 0x0b, 0x04, 0x0a, 0x00, 0x00, 0x08, 0x0a, 0x00, 0x00, 0x02, 0x00, 0x00, 0x01, 0x00, 0x02,
+      0x00, 0x00, 0x00, 0x03, 0x00, 0x00, 0x00, 0x00, 0x50, 0x02, 0x00, 0x64, 0x9b, 0x76, 0x00, 0x00};
+  const auto v = ipv4::view::checked(datagram);
+  REQUIRE(v);
+  CHECK(v->destination() == *ipv4_address::parse("10.0.0.9"));
+  CHECK(v->final_destination() == *ipv4_address::parse("10.0.0.2"));
+  CHECK(v->pseudo_header().add(v->payload()).finish() == 0);
+  CHECK(ipv4::repr::parse(*v)->final_destination() == *ipv4_address::parse("10.0.0.2"));
+}
+
+TEST_CASE("ipv4 final destination is the header's once the route is used up") {
+  // An SSRR whose pointer (12) is past its length (11): every hop was
+  // visited, each one recording itself in the route (RFC 791 §3.1), so the
+  // destination field already holds the final destination.
+  const std::array<byte, 28> header = {0x47, 0x00, 0x00, 0x1c, 0x00, 0x01, 0x00, 0x00, 0x40, 0x11,
+                                       0x00, 0x00, 0x0a, 0x00, 0x00, 0x01, 0x0a, 0x00, 0x00, 0x02,
+                                       0x89, 0x07, 0x08, 0x0a, 0x00, 0x00, 0x08, 0x00};
+  const auto v = ipv4::view::checked(header);
+  REQUIRE(v);
+  CHECK(v->final_destination() == *ipv4_address::parse("10.0.0.2"));
+}
+
+TEST_CASE("ipv4 final destination without a source route is the header's") {
+  const auto r = ipv4::repr{.source = *ipv4_address::parse("10.0.0.1"), .destination = *ipv4_address::parse("10.0.0.3")};
+  CHECK(r.final_destination() == r.destination);
+}

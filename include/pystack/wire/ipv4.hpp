@@ -190,6 +190,29 @@ static_assert(std::forward_iterator<option_range::iterator>);
 // only (options included, payload not).
 inline std::uint16_t compute_checksum(bytes_view header) noexcept { return checksum::compute(header); }
 
+// The destination TCP and UDP put in their pseudo-header: the final
+// destination of the datagram (RFC 9293 §3.1, RFC 768). For a datagram with a
+// loose or strict source route that is still being followed, that is the
+// last address of the route, not the next hop in the header (RFC 791 §3.1:
+// each hop moves the next route entry into the destination field). Once the
+// route is used up (its pointer is past its end) the header's destination is
+// the final one. Only the first source route counts: RFC 791 allows one.
+inline ipv4_address final_destination(const option_range& options, ipv4_address header_destination) noexcept {
+  for (const option o : options) {
+    if (o.type != option_type::loose_source_route && o.type != option_type::strict_source_route) continue;
+    // data = pointer octet, then whole addresses; the pointer counts from the
+    // option's type octet, so it starts at 4 and is past the end when it
+    // exceeds the option's length (data + 2).
+    if (o.data.size() < 5) return header_destination;
+    const std::size_t pointer = o.data[0];
+    const std::size_t option_length = o.data.size() + 2;
+    if (pointer > option_length) return header_destination;
+    const std::size_t route_bytes = (o.data.size() - 1) / 4 * 4;
+    return ipv4_address::from_bytes(o.data.data() + 1 + route_bytes - 4);
+  }
+  return header_destination;
+}
+
 template <byte_type B>
 class basic_view {
  public:
@@ -250,11 +273,15 @@ class basic_view {
 
   bool verify_checksum() const noexcept { return checksum::verify(header()); }
 
+  // The destination the transport's pseudo-header uses: see the free
+  // function `final_destination`.
+  ipv4_address final_destination() const noexcept { return ipv4::final_destination(option_list(), destination()); }
+
   // The pseudo-header sum TCP (RFC 793 §3.1) and UDP (RFC 768) put before
   // their own bytes, with the payload's length as the upper-layer length.
   // Only meaningful for a whole datagram, not a fragment.
   checksum::accumulator pseudo_header() const noexcept {
-    return checksum::accumulator{}.add_pseudo_header(source(), destination(), protocol(),
+    return checksum::accumulator{}.add_pseudo_header(source(), final_destination(), protocol(),
                                                      static_cast<std::uint16_t>(payload().size()));
   }
 
@@ -493,6 +520,13 @@ struct repr {
     return {};
   }
   bytes_view option_bytes() const noexcept { return bytes_view(options.data(), options_length); }
+
+  // The destination the transport's pseudo-header uses (see the free
+  // function). The options were framed by `parse` or `set_options`.
+  ipv4_address final_destination() const noexcept {
+    const auto framed = option_range::checked(option_bytes());
+    return framed ? ipv4::final_destination(*framed, destination) : destination;
+  }
 
   // Bytes the header takes: options rounded up to whole 32-bit words.
   constexpr std::size_t size() const noexcept { return header_size + ((options_length + 3u) & ~std::size_t{3}); }
