@@ -1,0 +1,218 @@
+// The Ethernet layer: frames in and out of the device, dispatch by EtherType,
+// and next-hop resolution for IPv4 through its ARP sibling.
+//
+// Policy points (an `Ethernet<..., Policy>` argument that is not a layer):
+//
+// | expression                                  | type   | meaning |
+// | ------------------------------------------- | ------ | ------- |
+// | `p.accept_destination(mac, config)`         | `bool` | take a frame sent to `mac`; the default takes our address, broadcast and multicast (IEEE 802.3 address recognition), i.e. not promiscuous |
+//
+// A stateless policy takes no space ([[no_unique_address]]).
+#pragma once
+
+#include <concepts>
+#include <cstdint>
+#include <optional>
+#include <tuple>
+#include <type_traits>
+
+#include "pystack/layers/hooks.hpp"
+#include "pystack/stack/buffer.hpp"
+#include "pystack/stack/headers.hpp"
+#include "pystack/stack/interface.hpp"
+#include "pystack/stack/layer.hpp"
+#include "pystack/wire/ethernet.hpp"
+
+namespace pystack {
+
+struct ethernet_default_policy {
+  template <class Config>
+  constexpr bool accept_destination(mac_address destination, const Config& config) const noexcept {
+    return destination == config.mac || destination.is_multicast();  // broadcast is a multicast address
+  }
+};
+
+// Accepts every frame, whoever it was sent to (a sniffer, a MITM).
+struct ethernet_promiscuous_policy {
+  template <class Config>
+  constexpr bool accept_destination(mac_address, const Config&) const noexcept {
+    return true;
+  }
+};
+
+template <class P>
+concept ethernet_policy = requires(const P& p, mac_address mac, const interface_config& config) {
+  { p.accept_destination(mac, config) } -> std::convertible_to<bool>;
+};
+
+struct ethernet_stats {
+  std::uint64_t received = 0;
+  std::uint64_t malformed = 0;           // not a valid Ethernet II frame
+  std::uint64_t not_for_us = 0;          // the policy refused the destination
+  std::uint64_t unknown_ethertype = 0;   // no upper layer for it
+  std::uint64_t sent = 0;
+  std::uint64_t send_failures = 0;       // the device refused the frame
+  std::uint64_t no_headroom = 0;         // a hook grew the headers past the headroom
+  std::uint64_t unresolved = 0;          // no way to find the next hop's address
+};
+
+// RFC 1112 §6.4: an IPv4 multicast group maps to 01:00:5e plus its low 23 bits.
+constexpr mac_address multicast_mac(ipv4_address group) noexcept {
+  return {{0x01, 0x00, 0x5e, static_cast<byte>((group.value >> 16) & 0x7f), static_cast<byte>(group.value >> 8),
+           static_cast<byte>(group.value)}};
+}
+
+template <class... Args>
+struct Ethernet {
+  using layer_tag = link_layer_tag;
+  using policy = policy_of<ethernet_default_policy, Args...>;
+  static_assert(policies_of<Args...>::size <= 1, "Ethernet<...>: at most one argument may be a policy");
+  static_assert(ethernet_policy<policy>,
+                "Ethernet<...>: an argument that is not a layer must be an Ethernet policy "
+                "(accept_destination(mac, config) -> bool)");
+
+  template <class Lower, class... ExtraUppers>
+  class bound;
+};
+
+template <class... Args>
+template <class Lower, class... ExtraUppers>
+class Ethernet<Args...>::bound {
+ public:
+  using upper_list = uppers_of<Args..., ExtraUppers...>;
+  using uppers_type = bound_uppers_t<bound, upper_list>;
+  using meta = uppers_meta<uppers_type>;
+
+  static constexpr std::size_t max_header_size = eth::header_size + eth::max_vlan_tags * eth::vlan_tag_size;
+  static constexpr std::size_t path_header_size = max_header_size + meta::max_path_header_size;
+  // The most header bytes any frame sent through this stack needs in front.
+  static constexpr std::size_t send_headroom = path_header_size;
+
+  explicit bound(Lower& lower) : lower_(lower), uppers_(make_uppers<uppers_type>(*this)) {
+    static_assert(std::tuple_size_v<uppers_type> > 0, "Ethernet<...>: a link layer needs at least one upper layer");
+    static_assert(keys_distinct(static_cast<uppers_type*>(nullptr)),
+                  "Ethernet<...>: two upper layers claim the same EtherType");
+  }
+  bound(const bound&) = delete;
+  bound& operator=(const bound&) = delete;
+
+  // ---- composition ----
+  template <class T>
+  static constexpr bool contains() {
+    return std::is_same_v<T, bound> || meta::template contains<T>;
+  }
+  template <class T>
+  T& find() noexcept {
+    if constexpr (std::is_same_v<T, bound>) {
+      return *this;
+    } else {
+      return find_in<T>(uppers_);
+    }
+  }
+  auto& services() noexcept { return lower_.services(); }
+  const ethernet_stats& stats() const noexcept { return stats_; }
+
+  // ---- receive ----
+  template <class Context>
+  void receive(const Context& context, bytes_view bytes) {
+    ++stats_.received;
+    const auto frame = eth::view::checked(bytes);
+    if (!frame) {
+      ++stats_.malformed;
+      return;
+    }
+    if (!policy_.accept_destination(frame->destination(), services().config())) {
+      ++stats_.not_for_us;
+      return;
+    }
+    const auto up = context.push(*frame);
+    const bool delivered = dispatch_by_key(
+        uppers_, frame->ethertype(), [](auto& upper) { return std::remove_reference_t<decltype(upper)>::ethertype; },
+        [&](auto& upper) { upper.receive(up, frame->payload()); });
+    if (!delivered) ++stats_.unknown_ethertype;
+  }
+
+  // ---- send ----
+
+  // Prepends the Ethernet header to the frame and transmits it. The hook sees
+  // the header first and may rewrite anything, VLAN tags included.
+  template <class Hook = no_hook>
+  bool send(frame_buffer& frame_to_send, mac_address destination, std::uint16_t ethertype, Hook&& hook = {}) {
+    eth::repr header{.destination = destination, .source = services().config().mac, .ethertype = ethertype};
+    apply_hook(hook, header);
+    if (!prepend_header(frame_to_send, header)) return false;
+    return transmit(frame_to_send.bytes());
+  }
+
+  // Sends an IPv4 datagram (already in the frame) to `next_hop`: broadcast
+  // and multicast map to their link addresses (RFC 1112 §6.4); unicast goes
+  // through the ARP sibling, which holds the frame while it asks (RFC 826).
+  template <class Hook = no_hook>
+  bool send_ipv4(frame frame_to_send, ipv4_address next_hop, Hook&& hook = {}) {
+    const auto& config = services().config();
+    eth::repr header{.destination = mac_address{}, .source = config.mac, .ethertype = eth::ethertype::ipv4};
+    std::optional<mac_address> resolved;
+    if (next_hop.is_broadcast() || next_hop == config.subnet_broadcast()) {
+      resolved = mac_address::broadcast();
+    } else if (next_hop.is_multicast()) {
+      resolved = multicast_mac(next_hop);
+    } else if constexpr (has_resolver) {
+      resolved = resolver().lookup(next_hop);
+    }
+    if (resolved) header.destination = *resolved;
+    const mac_address before_hook = header.destination;
+    apply_hook(hook, header);
+    if (!prepend_header(*frame_to_send, header)) return false;
+    // A destination the hook chose itself needs no resolution.
+    if (resolved || header.destination != before_hook) return transmit(frame_to_send->bytes());
+    if constexpr (has_resolver) {
+      resolver().hold(next_hop, std::move(frame_to_send));
+      return true;
+    } else {
+      ++stats_.unresolved;
+      return false;
+    }
+  }
+
+  // Transmits a complete frame (ARP releasing frames it held).
+  bool transmit(bytes_view whole_frame) {
+    if (!lower_.transmit(whole_frame)) {
+      ++stats_.send_failures;
+      return false;
+    }
+    ++stats_.sent;
+    return true;
+  }
+
+  // ---- lifecycle and time ----
+  void start() { start_all(uppers_); }
+  void stop() { stop_all(uppers_); }
+  bool idle() const { return all_idle(uppers_); }
+  std::optional<instant> next_deadline() const { return earliest_deadline(uppers_); }
+  void on_timer(instant now) { fire_due(uppers_, now); }
+
+ private:
+  template <class... Ts>
+  static constexpr bool keys_distinct(std::tuple<Ts...>*) {
+    return all_distinct(Ts::ethertype...);
+  }
+
+  bool prepend_header(frame_buffer& frame_to_send, const eth::repr& header) {
+    if (frame_to_send.prepend(header.size()).empty()) {
+      ++stats_.no_headroom;
+      return false;
+    }
+    header.emit(frame_to_send.bytes());
+    return true;
+  }
+
+  static constexpr bool has_resolver = meta::resolver_index() < std::tuple_size_v<uppers_type>;
+  auto& resolver() noexcept { return std::get<meta::resolver_index()>(uppers_); }
+
+  Lower& lower_;
+  [[no_unique_address]] policy policy_;
+  ethernet_stats stats_;
+  uppers_type uppers_;
+};
+
+}  // namespace pystack
