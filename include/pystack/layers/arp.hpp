@@ -73,8 +73,7 @@ struct ARP {
   using layer_tag = network_layer_tag;
   static constexpr std::uint16_t ethertype = eth::ethertype::arp;
   using policy = policy_of<arp_default_policy, Args...>;
-  static_assert(uppers_of<Args...>::size == 0, "ARP<...>: ARP has no upper layers");
-  static_assert(arp_policy<policy>, "ARP<...>: its argument must be an ARP policy (see the table in layers/arp.hpp)");
+  static constexpr bool valid = uppers_of<Args...>::size == 0 && arp_policy<policy>;
 
   template <class Lower>
   class bound;
@@ -89,6 +88,9 @@ class ARP<Args...>::bound {
   static constexpr std::size_t max_header_size = 0;
   static constexpr std::size_t path_header_size = 0;
   static constexpr std::size_t max_entries = 256;
+
+  static_assert(uppers_of<Args...>::size == 0, "ARP<...>: ARP has no upper layers");
+  static_assert(arp_policy<policy>, "ARP<...>: its argument must be one ARP policy (see the table in layers/arp.hpp)");
 
   explicit bound(Lower& lower) : lower_(lower) { entries_.reserve(max_entries); }
   bound(const bound&) = delete;

@@ -66,10 +66,14 @@ template <class... Args>
 struct Ethernet {
   using layer_tag = link_layer_tag;
   using policy = policy_of<ethernet_default_policy, Args...>;
-  static_assert(policies_of<Args...>::size <= 1, "Ethernet<...>: at most one argument may be a policy");
-  static_assert(ethernet_policy<policy>,
-                "Ethernet<...>: an argument that is not a layer must be an Ethernet policy "
-                "(accept_destination(mac, config) -> bool)");
+
+  // Well formed with these upper layers added (the ones a Stack lists after
+  // the link layer): one policy at most, a valid Ethernet policy, and at least
+  // one upper, each an EtherType carrier, each valid, no EtherType twice.
+  template <class... ExtraUppers>
+  static constexpr bool valid_with =
+      ethernet_policy<policy> && detail::link_uppers_valid(uppers_of<Args..., ExtraUppers...>{});
+  static constexpr bool valid = valid_with<>;
 
   template <class Lower, class... ExtraUppers>
   class bound;
@@ -88,8 +92,12 @@ class Ethernet<Args...>::bound {
   // The most header bytes any frame sent through this stack needs in front.
   static constexpr std::size_t send_headroom = path_header_size;
 
+  static_assert(ethernet_policy<policy>,
+                "Ethernet<...>: an argument that is not a layer must be one Ethernet policy "
+                "(accept_destination(mac, config) -> bool); two policies are ambiguous");
+  static_assert(std::tuple_size_v<uppers_type> > 0, "Ethernet<...>: a link layer needs at least one upper layer");
+
   explicit bound(Lower& lower) : lower_(lower), uppers_(make_uppers<uppers_type>(*this)) {
-    static_assert(std::tuple_size_v<uppers_type> > 0, "Ethernet<...>: a link layer needs at least one upper layer");
     static_assert(keys_distinct(static_cast<uppers_type*>(nullptr)),
                   "Ethernet<...>: two upper layers claim the same EtherType");
   }

@@ -45,8 +45,7 @@ struct ICMP {
   using layer_tag = transport_layer_tag;
   static constexpr std::uint8_t ip_protocol = icmp::ip_protocol;
   using policy = policy_of<icmp_default_policy, Args...>;
-  static_assert(uppers_of<Args...>::size == 0, "ICMP<...>: ICMP has no upper layers");
-  static_assert(icmp_policy<policy>, "ICMP<...>: its argument must be an ICMP policy (answer_echo)");
+  static constexpr bool valid = uppers_of<Args...>::size == 0 && icmp_policy<policy>;
 
   template <class Lower>
   class bound;
@@ -59,6 +58,9 @@ class ICMP<Args...>::bound {
   static constexpr std::uint8_t ip_protocol = icmp::ip_protocol;
   static constexpr std::size_t max_header_size = icmp::header_size;
   static constexpr std::size_t path_header_size = max_header_size;
+
+  static_assert(uppers_of<Args...>::size == 0, "ICMP<...>: ICMP has no upper layers");
+  static_assert(icmp_policy<policy>, "ICMP<...>: its argument must be one ICMP policy (answer_echo)");
 
   explicit bound(Lower& lower) : lower_(lower) {}
   bound(const bound&) = delete;

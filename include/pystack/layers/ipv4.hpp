@@ -76,9 +76,9 @@ struct IP {
   using layer_tag = network_layer_tag;
   static constexpr std::uint16_t ethertype = eth::ethertype::ipv4;
   using policy = policy_of<ipv4_default_policy, Args...>;
-  static_assert(policies_of<Args...>::size <= 1, "IP<...>: at most one argument may be a policy");
-  static_assert(ipv4_policy<policy>,
-                "IP<...>: an argument that is not a layer must be an IPv4 policy (see the table in layers/ipv4.hpp)");
+  // Well formed: one valid IPv4 policy at most; every upper carries an IP
+  // protocol number, is valid, and no number is claimed twice.
+  static constexpr bool valid = ipv4_policy<policy> && detail::ip_uppers_valid(uppers_of<Args...>{});
 
   template <class Lower>
   class bound;
@@ -95,6 +95,9 @@ class IP<Args...>::bound {
   static constexpr std::uint16_t ethertype = eth::ethertype::ipv4;
   static constexpr std::size_t max_header_size = ipv4::max_header_size;
   static constexpr std::size_t path_header_size = max_header_size + meta::max_path_header_size;
+
+  static_assert(ipv4_policy<policy>,
+                "IP<...>: an argument that is not a layer must be one IPv4 policy (see the table in layers/ipv4.hpp)");
 
   explicit bound(Lower& lower) : lower_(lower), uppers_(make_uppers<uppers_type>(*this)) {
     static_assert(keys_distinct(static_cast<uppers_type*>(nullptr)),

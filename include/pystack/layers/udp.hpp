@@ -78,6 +78,7 @@ struct Port {
   using layer_tag = application_tag;
   static constexpr std::uint16_t port = Number;
   using application = App;
+  static constexpr bool valid = std::is_default_constructible_v<App>;
 
   template <class Lower>
   class bound {
@@ -143,11 +144,23 @@ struct Port {
   };
 };
 
+namespace detail {
+template <class... Ps>
+constexpr bool udp_ports_valid(type_list<Ps...>) {
+  if constexpr (!((valid_description<Ps> && requires { Ps::port; }) && ...)) {
+    return false;
+  } else {
+    return all_distinct(Ps::port...);
+  }
+}
+}  // namespace detail
+
 template <class... Args>
 struct UDP {
   using layer_tag = transport_layer_tag;
   static constexpr std::uint8_t ip_protocol = udp::ip_protocol;
-  static_assert(policies_of<Args...>::size == 0, "UDP<...>: every argument must be a Port<N, App>");
+  // Well formed: every argument is a valid Port<N, App>, no port twice.
+  static constexpr bool valid = detail::udp_ports_valid(type_list<Args...>{});
 
   template <class Lower>
   class bound;
@@ -164,6 +177,8 @@ class UDP<Args...>::bound {
   static constexpr std::uint8_t ip_protocol = udp::ip_protocol;
   static constexpr std::size_t max_header_size = udp::header_size;
   static constexpr std::size_t path_header_size = max_header_size;
+
+  static_assert(policies_of<Args...>::size == 0, "UDP<...>: every argument must be a Port<N, App>");
 
   explicit bound(Lower& lower) : lower_(lower), uppers_(make_uppers<uppers_type>(*this)) {
     static_assert(ports_distinct(static_cast<uppers_type*>(nullptr)), "UDP<...>: two applications on the same port");

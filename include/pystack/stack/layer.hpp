@@ -67,6 +67,18 @@ struct type_list {
   static constexpr std::size_t size = sizeof...(Ts);
 };
 
+// True when no two descriptions in the list share a key: two uppers that
+// both claim EtherType 0x0800 would make dispatch ambiguous.
+template <class... Keys>
+constexpr bool all_distinct(Keys... keys) {
+  constexpr std::size_t n = sizeof...(Keys);
+  const std::uint32_t values[n == 0 ? 1 : n] = {static_cast<std::uint32_t>(keys)...};
+  for (std::size_t i = 0; i < n; ++i)
+    for (std::size_t j = i + 1; j < n; ++j)
+      if (values[i] == values[j]) return false;
+  return true;
+}
+
 namespace detail {
 
 template <class... Ts>
@@ -96,6 +108,13 @@ template <class Policy, class Default>
 struct policy_or_default<type_list<Policy>, Default> {
   using type = Policy;
 };
+// Two or more policies for one layer: no policy concept accepts this type,
+// so the description is reported invalid rather than failing to compile.
+struct ambiguous_policy {};
+template <class P1, class P2, class... Ps, class Default>
+struct policy_or_default<type_list<P1, P2, Ps...>, Default> {
+  using type = ambiguous_policy;
+};
 
 }  // namespace detail
 
@@ -110,6 +129,37 @@ using policies_of = detail::to_type_list<decltype(detail::non_layers_in(type_lis
 // The one policy among the arguments, or `Default`.
 template <class Default, class... Args>
 using policy_of = typename detail::policy_or_default<policies_of<Args...>, Default>::type;
+
+// A description says whether it is well formed through `D::valid`, a
+// constant computed from its arguments without failing to compile, so that
+// a bad composition can be detected (and tested) by the concepts below; the
+// bound layers repeat each check as a static_assert with a message naming
+// the layer and what it lacks.
+template <class D>
+concept valid_description = layer_description<D> && requires {
+  requires D::valid;
+};
+
+namespace detail {
+template <class... Us>
+constexpr bool link_uppers_valid(type_list<Us...>) {
+  if constexpr (sizeof...(Us) == 0) {
+    return false;
+  } else if constexpr (!(ethernet_upper<Us> && ...)) {
+    return false;
+  } else {
+    return all_distinct(static_cast<std::uint32_t>(Us::ethertype)...) && (valid_description<Us> && ...);
+  }
+}
+template <class... Us>
+constexpr bool ip_uppers_valid(type_list<Us...>) {
+  if constexpr (!(ip_upper<Us> && ...)) {
+    return false;
+  } else {
+    return all_distinct(static_cast<std::uint32_t>(Us::ip_protocol)...) && (valid_description<Us> && ...);
+  }
+}
+}  // namespace detail
 
 // Bound layers of a list of descriptions, stored as a tuple owned by their
 // lower layer.
@@ -240,16 +290,5 @@ constexpr bool dispatch_by_key(Tuple& uppers, Key key, KeyOf key_of, Deliver&& d
   return delivered;
 }
 
-// True when no two descriptions in the list share a key: two uppers that
-// both claim EtherType 0x0800 would make dispatch ambiguous.
-template <class... Keys>
-constexpr bool all_distinct(Keys... keys) {
-  const std::size_t n = sizeof...(Keys);
-  const std::uint32_t values[n == 0 ? 1 : n] = {static_cast<std::uint32_t>(keys)...};
-  for (std::size_t i = 0; i < n; ++i)
-    for (std::size_t j = i + 1; j < n; ++j)
-      if (values[i] == values[j]) return false;
-  return true;
-}
 
 }  // namespace pystack

@@ -58,13 +58,16 @@ struct stack_error {
   int system_errno = 0;
 };
 
+// A well-formed stack: a link layer whose description accepts these upper
+// layers, every layer in it well formed (see `valid_description`).
+template <class Link, class... Uppers>
+concept valid_stack = layer_description<Link> && std::same_as<typename Link::layer_tag, link_layer_tag> &&
+                      (layer_description<Uppers> && ...) && requires {
+                        requires Link::template valid_with<Uppers...>;
+                      };
+
 template <class Link, class... Uppers>
 struct Stack {
-  static_assert(layer_description<Link>,
-                "Stack<Link, Uppers...>: the first argument must be a link-layer description such as Ethernet<>");
-  static_assert((layer_description<Uppers> && ...),
-                "Stack<Link, Uppers...>: every argument after the link layer must be a layer description");
-
   template <device Device, clock_policy Clock = steady_clock>
   class on;
 };
@@ -72,6 +75,11 @@ struct Stack {
 template <class Link, class... Uppers>
 template <device Device, clock_policy Clock>
 class Stack<Link, Uppers...>::on {
+  static_assert(layer_description<Link> && std::same_as<typename Link::layer_tag, link_layer_tag>,
+                "Stack<Link, Uppers...>: the first argument must be a link layer such as Ethernet<>");
+  static_assert((layer_description<Uppers> && ...),
+                "Stack<Link, Uppers...>: every argument after the link layer must be a layer description");
+
  public:
   using device_type = Device;
   using clock_type = Clock;
