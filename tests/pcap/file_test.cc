@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <limits>
 #include <vector>
 
 namespace {
@@ -194,4 +195,26 @@ TEST_CASE("pcap writer cuts frames at the snapshot length and keeps the original
   CHECK((*f)->bytes.size() == 16);
   CHECK((*f)->original_length == larger.size());
   std::remove(path.c_str());
+}
+
+TEST_CASE("pcap writer refuses timestamps the format cannot hold instead of truncating them") {
+  const auto path = temp_path("range.pcap");
+  auto w = pcap::writer::create(path, pcap::link_type::ethernet);
+  REQUIRE(w);
+  auto before_epoch = w->write(small, -1s);
+  REQUIRE_FALSE(before_epoch);
+  CHECK(before_epoch.error().what == pcap::error::code::timestamp_out_of_range);
+  auto after_2106 = w->write(small, std::chrono::seconds(0x100000000LL));
+  REQUIRE_FALSE(after_2106);
+  CHECK(after_2106.error().what == pcap::error::code::timestamp_out_of_range);
+  CHECK(w->write(small, std::chrono::seconds(0xffffffffLL)));
+  std::remove(path.c_str());
+}
+
+TEST_CASE("pcap reader clamps a timestamp beyond 64-bit nanoseconds instead of overflowing") {
+  using pystack::pcap::detail::to_nanoseconds;
+  CHECK(to_nanoseconds(std::numeric_limits<std::int64_t>::max(), 0) == std::chrono::nanoseconds::max());
+  CHECK(to_nanoseconds(std::numeric_limits<std::int64_t>::min(), 0) == std::chrono::nanoseconds::min());
+  CHECK(to_nanoseconds(18446744073709LL, 551615000) == std::chrono::nanoseconds::max());
+  CHECK(to_nanoseconds(1, 5) == 1s + 5ns);
 }

@@ -349,3 +349,15 @@ TEST_CASE("icmp message read from an IPv4 datagram") {
   CHECK(v->verify_checksum());
   CHECK(same(v->bytes(), echo_request));
 }
+
+TEST_CASE("icmp echo reply of an all-zero request carries checksum 0xffff") {
+  // Scapy: raw(ICMP()) is 0800f7ff00000000, and raw(ICMP(type=0)) is
+  // 0000ffff00000000: the reply must hold 0xffff, not RFC 1624's -0 (0x0000).
+  std::array<byte, 8> message = {0x08, 0x00, 0xf7, 0xff, 0x00, 0x00, 0x00, 0x00};
+  auto v = icmp::mutable_view::checked(message);
+  REQUIRE(v);
+  v->make_echo_reply();
+  const std::array<byte, 8> expected = {0x00, 0x00, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00};
+  CHECK(message == expected);
+  CHECK(icmp::view::checked(message)->verify_checksum());
+}

@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -46,6 +47,7 @@ struct error {
     truncated,              // the file ends inside a record
     unsupported_link_type,  // a link type the library does not decode
     write_failed,           // the disk refused a write
+    timestamp_out_of_range, // the pcap format cannot hold this time (before 1970, after 2106)
   };
   code what;
   std::string message;
@@ -76,6 +78,30 @@ inline std::optional<link_type> supported_link_type(int dlt) noexcept {
     case DLT_IPV4: return link_type::ipv4;
     default: return std::nullopt;
   }
+}
+
+// Seconds and nanoseconds, as libpcap hands over a timestamp, to nanoseconds
+// since the epoch. 64 bits of nanoseconds reach about 292 years either side
+// of 1970; pcapng's 64-bit timestamps reach further, and a damaged file can
+// say anything (a microsecond field of billions), so a stamp outside is
+// clamped to the nearer end instead of overflowing, which would be undefined
+// behaviour: the frame's bytes are still worth reading.
+inline std::chrono::nanoseconds to_nanoseconds(std::int64_t seconds, std::int64_t fraction) noexcept {
+  using std::chrono::nanoseconds;
+  constexpr std::int64_t per_second = 1'000'000'000;
+  constexpr std::int64_t max = std::numeric_limits<std::int64_t>::max();
+  constexpr std::int64_t min = std::numeric_limits<std::int64_t>::min();
+  constexpr std::int64_t limit = max / per_second;  // whole seconds that always fit
+  if (seconds > limit) return nanoseconds::max();
+  if (seconds < -limit) return nanoseconds::min();
+  seconds += fraction / per_second;  // at most about 9.2e9 more: no overflow
+  fraction %= per_second;
+  if (seconds > limit) return nanoseconds::max();
+  if (seconds < -limit) return nanoseconds::min();
+  const std::int64_t whole = seconds * per_second;
+  if (fraction > 0 && whole > max - fraction) return nanoseconds::max();
+  if (fraction < 0 && whole < min - fraction) return nanoseconds::min();
+  return nanoseconds(whole + fraction);
 }
 
 inline error classify_open_failure(const std::string& path, const char* libpcap_message) {
@@ -127,11 +153,9 @@ class reader {
     const u_char* data = nullptr;
     switch (pcap_next_ex(handle_.get(), &header, &data)) {
       case 1: {
-        using namespace std::chrono;
         // With nanosecond precision requested, libpcap puts nanoseconds in tv_usec.
-        const auto stamp = seconds(header->ts.tv_sec) + nanoseconds(header->ts.tv_usec);
-        return std::optional<frame>(
-            frame{duration_cast<nanoseconds>(stamp), header->len, bytes_view(data, header->caplen)});
+        const auto stamp = detail::to_nanoseconds(header->ts.tv_sec, header->ts.tv_usec);
+        return std::optional<frame>(frame{stamp, header->len, bytes_view(data, header->caplen)});
       }
       case PCAP_ERROR_BREAK:
         return std::optional<frame>{};
@@ -187,6 +211,12 @@ class writer {
     pcap_pkthdr header{};
     const auto secs = duration_cast<seconds>(timestamp);
     const auto rest = timestamp - secs;
+    // A pcap record stores unsigned 32-bit seconds since the epoch; a time it
+    // cannot hold is refused rather than written wrong.
+    if (timestamp.count() < 0 || secs.count() > 0xffffffffLL) {
+      return error{error::code::timestamp_out_of_range,
+                   path_ + ": timestamp " + std::to_string(timestamp.count()) + " ns is outside what pcap can store"};
+    }
     header.ts.tv_sec = static_cast<time_t>(secs.count());
     header.ts.tv_usec = static_cast<suseconds_t>(precision_ == timestamp_precision::nanoseconds
                                                      ? rest.count()

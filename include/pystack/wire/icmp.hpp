@@ -212,7 +212,15 @@ class basic_view {
     const std::uint16_t old_word = load16({0, 2});
     set_type(type::echo_reply);
     set_code(0);
-    set_checksum(checksum::update(checksum(), old_word, load16({0, 2})));
+    const std::uint16_t updated = checksum::update(checksum(), old_word, load16({0, 2}));
+    // RFC 1624 §3: eqn. 3 can only yield 0x0000 when the rest of the message
+    // sums to zero (an all-zero echo reply, say), where the field must hold
+    // 0xffff instead; that rare case is summed in full.
+    if (updated == 0) {
+      fill_checksum();
+    } else {
+      set_checksum(updated);
+    }
   }
 
  private:
