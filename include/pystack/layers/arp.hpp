@@ -248,7 +248,7 @@ class ARP<Args...>::bound {
       }
       remove(static_cast<std::size_t>(victim - entries_.begin()));
     }
-    entries_.push_back(entry{.address = a});
+    entries_.emplace_back().address = a;
     return &entries_.back();
   }
 

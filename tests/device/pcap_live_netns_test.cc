@@ -1,0 +1,372 @@
+// pcap_live against the Linux kernel (netns-harness.md): two namespaces made
+// here and joined by a veth pair. The kernel's end has a private address;
+// our end has none, so the kernel in our namespace ignores the traffic and
+// only pcap_live speaks there. We ask the kernel for its MAC (ARP), ping it
+// (ICMP echo built with the wire reprs), and check that the filter and the
+// "inbound only" direction hold. Needs root; tagged no-sandbox, exclusive.
+#include "pystack/device/pcap_live.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "pystack/device/impair.hpp"
+#include "pystack/device/pcap_tee.hpp"
+#include "pystack/pcap/file.hpp"
+#include "pystack/wire/checksum.hpp"
+#include "tests/device/frames.hpp"
+
+namespace {
+using namespace pystack;
+using namespace std::chrono_literals;
+
+int sh(const std::string& command) { return std::system((command + " >/dev/null 2>&1").c_str()); }
+
+// The namespaces, the veth pair and the addresses of one test run, named
+// after the PID so that two runs never collide; everything is deleted by the
+// destructor, on every exit path (a failed REQUIRE unwinds through it).
+class veth_harness {
+ public:
+  veth_harness()
+      : tag_(std::to_string(::getpid())),
+        kernel_ns_("pyk" + tag_),
+        stack_ns_("pys" + tag_),
+        kernel_if_("vk" + tag_),
+        stack_if_("vs" + tag_),
+        subnet_(static_cast<byte>(::getpid() % 250)),
+        kernel_ip_(ipv4_address::from_octets(10, 200, subnet_, 2)),
+        stack_ip_(ipv4_address::from_octets(10, 200, subnet_, 1)),
+        stack_mac_{{0x02, 0x00, 0x00, 0xc8, subnet_, 0x01}} {
+    remove();  // a previous run with the same PID that died before cleaning up
+    const std::string k = "ip -n " + kernel_ns_;
+    const std::string s = "ip -n " + stack_ns_;
+    const std::vector<std::string> steps = {
+        "ip netns add " + kernel_ns_,
+        "ip netns add " + stack_ns_,
+        // Made inside the kernel namespace, the peer moved straight into
+        // ours: nothing ever appears in the root namespace.
+        k + " link add " + kernel_if_ + " type veth peer name " + stack_if_ + " netns " + stack_ns_,
+        k + " addr add " + kernel_ip_.to_string() + "/24 dev " + kernel_if_,
+        k + " link set lo up",
+        k + " link set " + kernel_if_ + " up",
+        // Checksums complete on the wire (netns-harness.md, "Checksum offload on veth").
+        "ip netns exec " + kernel_ns_ + " ethtool -K " + kernel_if_ + " tx off",
+        s + " link set " + stack_if_ + " address " + stack_mac_.to_string(),
+        s + " link set lo up",
+        s + " link set " + stack_if_ + " up",
+    };
+    for (const auto& step : steps) {
+      if (sh(step) != 0) {
+        failed_step_ = step;
+        return;
+      }
+    }
+    ready_ = true;
+  }
+  ~veth_harness() { remove(); }
+  veth_harness(const veth_harness&) = delete;
+  veth_harness& operator=(const veth_harness&) = delete;
+
+  bool ready() const { return ready_; }
+  const std::string& failed_step() const { return failed_step_; }
+  const std::string& stack_ns() const { return stack_ns_; }
+  const std::string& kernel_ns() const { return kernel_ns_; }
+  const std::string& stack_if() const { return stack_if_; }
+  const std::string& kernel_if() const { return kernel_if_; }
+  ipv4_address kernel_ip() const { return kernel_ip_; }
+  ipv4_address stack_ip() const { return stack_ip_; }
+  mac_address stack_mac() const { return stack_mac_; }
+
+ private:
+  void remove() {
+    // Deleting a namespace deletes the veth end in it, and with it the pair.
+    sh("ip netns del " + kernel_ns_);
+    sh("ip netns del " + stack_ns_);
+  }
+
+  std::string tag_, kernel_ns_, stack_ns_, kernel_if_, stack_if_;
+  byte subnet_;
+  ipv4_address kernel_ip_, stack_ip_;
+  mac_address stack_mac_;
+  bool ready_ = false;
+  std::string failed_step_;
+};
+
+// Runs `f` with this thread in the network namespace `name`, and returns
+// the thread to its own namespace afterwards, even when `f` throws.
+// Sockets opened meanwhile stay in `name`.
+template <class F>
+auto in_namespace(const std::string& name, F&& f) {
+  struct restore {
+    int original;
+    ~restore() {
+      if (original >= 0) {
+        ::setns(original, CLONE_NEWNET);
+        ::close(original);
+      }
+    }
+  } back{::open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC)};
+  REQUIRE(back.original >= 0);
+  const int target = ::open(("/var/run/netns/" + name).c_str(), O_RDONLY | O_CLOEXEC);
+  REQUIRE(target >= 0);
+  const int entered = ::setns(target, CLONE_NEWNET);
+  ::close(target);
+  REQUIRE(entered == 0);
+  return f();
+}
+
+// Polls the device's descriptor (and its next delivery) until `done` says
+// so or `limit` passes; hands every frame to `on_frame`.
+template <class Device>
+void exchange(Device& d, std::chrono::milliseconds limit, const std::function<void(const received_frame&)>& on_frame,
+              const std::function<bool()>& done) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!done() && std::chrono::steady_clock::now() < deadline) {
+    auto timeout = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (const auto next = d.next_delivery()) {
+      const auto until = std::chrono::ceil<std::chrono::milliseconds>(*next - steady_clock{}.now());
+      if (until < timeout) timeout = until < 0ms ? 0ms : until;
+    }
+    pollfd p{d.wait_fd(), POLLIN, 0};
+    ::poll(&p, 1, static_cast<int>(timeout.count()));
+    d.receive(on_frame, 64);
+  }
+}
+
+struct observed {
+  std::vector<std::vector<byte>> frames;
+  void operator()(const received_frame& f) { frames.emplace_back(f.bytes.begin(), f.bytes.end()); }
+};
+
+std::optional<arp::repr> as_arp(const std::vector<byte>& frame) {
+  const auto e = eth::view::checked(bytes_view(frame));
+  if (!e || e->ethertype() != eth::ethertype::arp) return std::nullopt;
+  const auto a = arp::view::checked(e->payload());
+  if (!a) return std::nullopt;
+  const auto r = arp::repr::parse(*a);
+  return r ? std::optional(*r) : std::nullopt;
+}
+
+bool is_echo_reply(const std::vector<byte>& frame, std::uint16_t sequence) {
+  return frame.size() >= 42 && wire::load_be16(frame.data() + 12) == eth::ethertype::ipv4 && frame[23] == 1 &&
+         frame[34] == icmp::type::echo_reply && test::number_of(frame) == sequence;
+}
+}  // namespace
+
+TEST_CASE("pcap_live exchanges ARP and ICMP with the kernel over a veth pair", "[pcap_live][netns]") {
+  REQUIRE(::geteuid() == 0);  // namespaces and raw capture need root; CI runs as root
+  veth_harness net;
+  INFO("failed setup step: " << net.failed_step());
+  REQUIRE(net.ready());
+
+  const std::string filter = pcap_live::filter_for(net.stack_mac(), net.stack_ip());
+  auto opened = in_namespace(net.stack_ns(), [&] { return pcap_live::open(net.stack_if(), {.filter = filter}); });
+  INFO((opened ? std::string() : opened.error().message));
+  REQUIRE(opened);
+  pcap_live& nic = *opened;
+  REQUIRE(nic.wait_fd() >= 0);
+  CHECK_FALSE(nic.next_delivery());
+  CHECK(nic.interface_name() == net.stack_if());
+
+  // A second capture of the same interface that sees both directions, to
+  // prove that our frames do leave (and that only direction "in" hides them).
+  auto both_ways = in_namespace(net.stack_ns(), [&] {
+    return pcap_live::open(net.stack_if(), {.filter = "arp", .inbound_only = false});
+  });
+  REQUIRE(both_ways);
+
+  SECTION("frames sent through the interface are not read back") {
+    // Linux never hands a packet socket the frames it sent itself; frames
+    // that other sockets (another capture, the kernel) send out of the same
+    // interface are what direction "in" keeps from the stack.
+    auto other_sender = in_namespace(net.stack_ns(), [&] { return pcap_live::open(net.stack_if()); });
+    REQUIRE(other_sender);
+    // An address in the kernel's subnet that nobody has: nothing answers.
+    const ipv4_address unused{(net.stack_ip().value & 0xffffff00u) | 77u};
+    const auto who_has = test::arp_frame(arp::operation::request, net.stack_mac(), net.stack_ip(), {}, unused,
+                                         mac_address::broadcast());
+    REQUIRE(nic.transmit(who_has));
+    REQUIRE(other_sender->transmit(who_has));
+    observed seen_in;
+    observed seen_both;
+    // The capture of both directions sees the other socket's frame leave
+    // (not its own: see above)...
+    exchange(*both_ways, 2000ms, std::ref(seen_both), [&] { return seen_both.frames.size() >= 2; });
+    REQUIRE(!seen_both.frames.empty());
+    for (const auto& f : seen_both.frames) CHECK(f == who_has);
+    // ...and the stack's, which the broadcast ARP passes the filter of, sees
+    // neither: only the direction keeps them out.
+    exchange(nic, 300ms, std::ref(seen_in), [] { return false; });
+    CHECK(seen_in.frames.empty());
+    CHECK(nic.stats().frames_received == 0);
+    CHECK(nic.stats().frames_sent == 1);
+  }
+
+  SECTION("the filter keeps out frames that are not the stack's") {
+    auto everything = in_namespace(net.stack_ns(), [&] { return pcap_live::open(net.stack_if()); });
+    REQUIRE(everything);
+    const std::uint32_t subnet = net.stack_ip().value & 0xffffff00u;
+    const ipv4_address stranger_ip{subnet | 99u};  // another host's MAC and address
+    const ipv4_address misaddressed_ip{subnet | 98u};  // our MAC, another address
+    const mac_address stranger_mac{{0x02, 0x00, 0x00, 0xc8, 0x00, 0x99}};
+    const std::string k = "ip netns exec " + net.kernel_ns() + " ";
+    REQUIRE(sh("ip -n " + net.kernel_ns() + " neigh add " + stranger_ip.to_string() + " lladdr " +
+               stranger_mac.to_string() + " dev " + net.kernel_if()) == 0);
+    REQUIRE(sh("ip -n " + net.kernel_ns() + " neigh add " + misaddressed_ip.to_string() + " lladdr " +
+               net.stack_mac().to_string() + " dev " + net.kernel_if()) == 0);
+    // One echo request each; nobody answers, so each ping gives up after 1 s.
+    sh(k + "timeout 3 ping -n -c 1 -W 1 " + stranger_ip.to_string());
+    sh(k + "timeout 3 ping -n -c 1 -W 1 " + misaddressed_ip.to_string());
+
+    observed all;
+    exchange(*everything, 500ms, std::ref(all), [] { return false; });
+    observed ours;
+    exchange(nic, 200ms, std::ref(ours), [] { return false; });
+    const auto is_echo_to = [](const std::vector<byte>& f, ipv4_address to) {
+      return f.size() >= 42 && wire::load_be16(f.data() + 12) == eth::ethertype::ipv4 && f[34] == icmp::type::echo_request &&
+             ipv4_address::from_bytes(f.data() + 30) == to;
+    };
+    const auto count = [&](const observed& o, ipv4_address to) {
+      return std::count_if(o.frames.begin(), o.frames.end(), [&](const auto& f) { return is_echo_to(f, to); });
+    };
+    // Both pings were on the wire...
+    CHECK(count(all, stranger_ip) == 1);
+    CHECK(count(all, misaddressed_ip) == 1);
+    // ...and the stack saw neither.
+    CHECK(count(ours, stranger_ip) == 0);
+    CHECK(count(ours, misaddressed_ip) == 0);
+    for (const auto& f : ours.frames) {
+      const auto type = wire::load_be16(f.data() + 12);
+      CHECK((type == eth::ethertype::arp || type == eth::ethertype::ipv4));
+    }
+  }
+
+  SECTION("ARP who-has for the kernel's address, then ICMP echo") {
+    const auto who_has = test::arp_frame(arp::operation::request, net.stack_mac(), net.stack_ip(), {},
+                                         net.kernel_ip(), mac_address::broadcast());
+    REQUIRE(nic.transmit(who_has));
+    observed seen;
+    std::optional<arp::repr> reply;
+    exchange(
+        nic, 3000ms,
+        [&](const received_frame& f) {
+          seen(f);
+          const auto a = as_arp(seen.frames.back());
+          if (a && a->operation == arp::operation::reply && a->sender_protocol_address == net.kernel_ip()) reply = a;
+        },
+        [&] { return reply.has_value(); });
+    REQUIRE(reply);
+    CHECK(reply->target_hardware_address == net.stack_mac());
+    CHECK(reply->target_protocol_address == net.stack_ip());
+    const mac_address kernel_mac = reply->sender_hardware_address;
+    CHECK_FALSE(kernel_mac.is_multicast());
+
+    // Every frame the filter let through is ours to see.
+    for (const auto& frame : seen.frames) {
+      const mac_address destination = mac_address::from_bytes(frame.data());
+      CHECK((destination == net.stack_mac() || destination.is_multicast()));
+    }
+
+    // ICMP echo through a tee, so the exchange is also on file.
+    const std::string capture = std::string(std::getenv("TEST_TMPDIR") ? std::getenv("TEST_TMPDIR") : "/tmp") +
+                                "/" + std::to_string(::getpid()) + "-live.pcap";
+    auto traced = pystack::pcap_tee<pcap_live&>::create(nic, capture, {.flush_interval = 0ns});
+    REQUIRE(traced);
+    const auto request =
+        test::echo_frame(7, 56, net.stack_mac(), kernel_mac, net.stack_ip(), net.kernel_ip());
+    REQUIRE(traced->transmit(request));
+    std::optional<std::vector<byte>> echo;
+    exchange(
+        *traced, 3000ms,
+        [&](const received_frame& f) {
+          std::vector<byte> frame(f.bytes.begin(), f.bytes.end());
+          if (is_echo_reply(frame, 7)) echo = std::move(frame);
+        },
+        [&] { return echo.has_value(); });
+    REQUIRE(echo);
+    const bytes_view reply_bytes(*echo);
+    CHECK(mac_address::from_bytes(reply_bytes.data()) == net.stack_mac());
+    CHECK(ipv4_address::from_bytes(reply_bytes.data() + 26) == net.kernel_ip());
+    CHECK(ipv4_address::from_bytes(reply_bytes.data() + 30) == net.stack_ip());
+    const std::size_t ip_total = wire::load_be16(reply_bytes.data() + 16);
+    REQUIRE(ip_total == 20 + 8 + 56);
+    CHECK(checksum::verify(reply_bytes.subspan(14, 20)));
+    CHECK(checksum::verify(reply_bytes.subspan(34, ip_total - 20)));
+    // The kernel echoes the payload (RFC 792).
+    CHECK(std::equal(request.begin() + 42, request.end(), reply_bytes.begin() + 42));
+
+    CHECK(traced->frames_recorded() >= 2);
+    std::vector<std::vector<byte>> on_file;
+    {
+      auto file = pcap::reader::open(capture);
+      REQUIRE(file);
+      for (int i = 0; i < 1000; ++i) {
+        auto next = file->next();
+        REQUIRE(next);
+        if (!*next) break;
+        on_file.emplace_back((*next)->bytes.begin(), (*next)->bytes.end());
+      }
+    }
+    REQUIRE(on_file.size() >= 2);
+    CHECK(on_file.front() == request);
+    CHECK(std::find(on_file.begin(), on_file.end(), *echo) != on_file.end());
+    std::filesystem::remove(capture);
+
+    // The same ping with 30 ms of delay added on the way out: the reply
+    // cannot come back sooner.
+    impaired<pcap_live&, steady_clock> slow(nic, steady_clock{}, impaired_options{.outbound = {.delay = 30ms}, .inbound = {}});
+    const auto sent_at = steady_clock{}.now();
+    REQUIRE(slow.transmit(test::echo_frame(8, 56, net.stack_mac(), kernel_mac, net.stack_ip(), net.kernel_ip())));
+    CHECK(nic.stats().frames_sent == 2);  // held by the wrapper
+    std::optional<instant> answered_at;
+    exchange(
+        slow, 3000ms,
+        [&](const received_frame& f) {
+          if (is_echo_reply(std::vector<byte>(f.bytes.begin(), f.bytes.end()), 8)) answered_at = f.timestamp;
+        },
+        [&] { return answered_at.has_value(); });
+    REQUIRE(answered_at);
+    CHECK(*answered_at - sent_at >= 30ms);
+    CHECK(*answered_at - sent_at < 3s);
+
+    CHECK(nic.stats().send_failures == 0);
+    CHECK(nic.stats().frames_sent == 3);
+  }
+
+  SECTION("a frame the kernel refuses is counted") {
+    std::vector<byte> oversize = test::echo_frame(1, 3000, net.stack_mac(), mac_address::broadcast());
+    CHECK_FALSE(nic.transmit(oversize));
+    CHECK(nic.stats().send_failures == 1);
+    CHECK_FALSE(nic.last_error().empty());
+  }
+
+  SECTION("a filter that does not compile is a typed error") {
+    const auto r = nic.set_filter("this is not a filter");
+    REQUIRE_FALSE(r);
+    CHECK(r.error().what == device_error::code::bad_filter);
+    CHECK(nic.set_filter("arp"));
+  }
+
+  const auto kernel_stats = nic.capture_stats();
+  REQUIRE(kernel_stats);
+  CHECK(kernel_stats->dropped == 0);
+}
+
+TEST_CASE("a capture device that is not Ethernet is refused", "[pcap_live][netns]") {
+  REQUIRE(::geteuid() == 0);
+  // libpcap's "any" pseudo-device has the Linux cooked link type.
+  const auto r = pcap_live::open("any");
+  REQUIRE_FALSE(r);
+  CHECK(r.error().what == device_error::code::unsupported_link_type);
+}
