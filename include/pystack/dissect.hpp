@@ -194,13 +194,13 @@ class frame_dissector {
         .member("urg", s.urgent_pointer());
     checksum_member(checkable, checkable && s.verify_checksum(ip.source(), ip.final_destination()));
     json_.key("options").begin_array();
-    for (const tcp::option& o : s.options()) tcp_option(o);
+    for (const tcp::option_ref o : s.options()) tcp_option(o);
     json_.end_array();
     json_.end_object();
     json_.member("payload_len", s.payload().size());
   }
 
-  void tcp_option(const tcp::option& o) {
+  void tcp_option(tcp::option_ref o) {
     json_.begin_object();
     switch (o.kind()) {
       case tcp::option_kind::eol: json_.member("kind", "eol"); break;

@@ -11,6 +11,8 @@
 #include <iterator>
 #include <ranges>
 #include <string>
+#include <type_traits>
+#include <variant>
 #include <vector>
 
 namespace {
@@ -687,6 +689,135 @@ TEST_CASE("dns names: labels, text, and comparison without case") {
   CHECK(root.equals("."));
   CHECK_FALSE(root.equals("com"));
   CHECK(dns::name{}.text() == ".");
+}
+
+namespace {
+
+// The name's fields as `name_view::checked` finds them.
+void check_name_as_checked(const dns::name_view& n, std::size_t in_place_end) {
+  const auto again = dns::name_view::checked(n.message(), n.offset(), in_place_end);
+  REQUIRE(again);
+  CHECK(again->encoded_size() == n.encoded_size());
+  CHECK(again->wire_length() == n.wire_length());
+  CHECK(again->label_count() == n.label_count());
+  CHECK(again->to_name().text() == n.to_name().text());
+}
+
+// What `record::data()` decodes equals what `parse_rdata` does on its own,
+// which checks every name again.
+void check_data_as_parsed(const dns::record& r, dns::view v) {
+  const auto parsed = dns::parse_rdata(v.bytes(), r.type(), r.class_code(), r.rdata_offset(), r.rdata_length());
+  REQUIRE(parsed);
+  const dns::typed_rdata data = r.data();
+  REQUIRE(data.index() == parsed->index());
+  const std::size_t end = r.rdata_offset() + r.rdata_length();
+  std::visit(
+      [&](const auto& d) {
+        using T = std::decay_t<decltype(d)>;
+        const auto& p = std::get<T>(*parsed);
+        if constexpr (std::is_same_v<T, dns::cname_rdata> || std::is_same_v<T, dns::ns_rdata> ||
+                      std::is_same_v<T, dns::ptr_rdata>) {
+          CHECK(d.name.offset() == p.name.offset());
+          check_name_as_checked(d.name, end);
+        } else if constexpr (std::is_same_v<T, dns::mx_rdata>) {
+          CHECK(d.preference == p.preference);
+          check_name_as_checked(d.exchange, end);
+        } else if constexpr (std::is_same_v<T, dns::soa_rdata>) {
+          check_name_as_checked(d.mname, end);
+          check_name_as_checked(d.rname, end);
+          CHECK(d.serial == p.serial);
+          CHECK(d.minimum == p.minimum);
+        } else if constexpr (std::is_same_v<T, dns::a_rdata>) {
+          CHECK(d.address == p.address);
+        } else if constexpr (std::is_same_v<T, dns::aaaa_rdata>) {
+          CHECK(d.address == p.address);
+        } else {
+          CHECK(d.bytes.data() == p.bytes.data());
+          CHECK(d.bytes.size() == p.bytes.size());
+        }
+      },
+      data);
+}
+
+}  // namespace
+
+TEST_CASE("dns readers of a checked message agree with the checks") {
+  // The sections are read without checking names again: each entry, name and
+  // RDATA must come out as the checking functions find them, and stepping
+  // from entry to entry must land where `checked()` did.
+  const auto message = GENERATE_COPY(response, response_uncompressed, captured_answer);
+  auto v = dns::view::checked(message);
+  REQUIRE(v);
+  std::size_t pos = dns::header_size;
+  for (const dns::question q : v->questions()) {
+    CHECK(q.offset() == pos);
+    check_name_as_checked(q.name(), message.size());
+    pos += q.size();
+  }
+  for (const auto& section : {v->answers(), v->authorities(), v->additionals()}) {
+    CHECK(section.offset() == pos);
+    for (auto it = section.begin(); it != section.end(); ++it) {
+      const dns::record r = *it;
+      CHECK(r.offset() == pos);
+      CHECK(it->offset() == pos);
+      check_name_as_checked(r.name(), message.size());
+      check_data_as_parsed(r, *v);
+      pos += r.size();
+    }
+  }
+  CHECK(pos == v->message().size());
+}
+
+TEST_CASE("dns readers stay inside a message changed after the check") {
+  // Every byte after the header set to values that break names (a label
+  // running past the end, a reserved label type, a pointer forward or to
+  // itself, a zero length): whatever the readers return then, they read
+  // only bytes of the message.
+  const auto offset = GENERATE(range<std::size_t>(dns::header_size, response.size()));
+  const auto value = GENERATE(as<byte>{}, 0x00, 0x05, 0x3f, 0x40, 0xc0, 0xff);
+  auto bytes = response;
+  auto v = dns::mutable_view::checked(bytes);
+  REQUIRE(v);
+  bytes[offset] = value;
+  const byte* const first = bytes.data();
+  const byte* const last = bytes.data() + bytes.size();
+  auto inside = [&](const void* p, std::size_t n) {
+    const auto* b = static_cast<const byte*>(p);
+    return n == 0 || (b >= first && b + n <= last);
+  };
+  auto read_name = [&](const dns::name_view& n) {
+    for (std::string_view label : n.labels()) {
+      if (n.message().data() == first) CHECK(inside(label.data(), label.size()));
+    }
+    CHECK(n.to_name().size() <= dns::max_name_length);
+  };
+  for (const dns::question q : v->questions()) read_name(q.name());
+  std::size_t records = 0;
+  for (const auto& section : {v->answers(), v->authorities(), v->additionals()}) {
+    for (const dns::record r : section) {
+      ++records;
+      CHECK(r.offset() <= bytes.size());
+      CHECK(inside(r.rdata().data(), r.rdata().size()));
+      read_name(r.name());
+      std::visit(
+          [&](const auto& d) {
+            using T = std::decay_t<decltype(d)>;
+            if constexpr (std::is_same_v<T, dns::cname_rdata> || std::is_same_v<T, dns::ns_rdata> ||
+                          std::is_same_v<T, dns::ptr_rdata>) {
+              read_name(d.name);
+            } else if constexpr (std::is_same_v<T, dns::mx_rdata>) {
+              read_name(d.exchange);
+            } else if constexpr (std::is_same_v<T, dns::soa_rdata>) {
+              read_name(d.mname);
+              read_name(d.rname);
+            } else if constexpr (std::is_same_v<T, dns::opaque_rdata> || std::is_same_v<T, dns::txt_rdata>) {
+              CHECK(inside(d.bytes.data(), d.bytes.size()));
+            }
+          },
+          r.data());
+    }
+  }
+  CHECK(records == 6);  // the counts are the header's, which `checked()` walked
 }
 
 TEST_CASE("dns formats IPv6 addresses as RFC 5952 text") {

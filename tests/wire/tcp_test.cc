@@ -16,6 +16,7 @@
 #include <ranges>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 namespace {
@@ -24,6 +25,13 @@ using namespace pystack;
 static_assert(std::ranges::forward_range<tcp::option_range>);
 static_assert(std::ranges::view<tcp::option_range>);
 static_assert(std::ranges::forward_range<tcp::option_list>);
+// The walk yields non-owning option_refs, which convert to owning options.
+static_assert(std::forward_iterator<tcp::option_iterator>);
+static_assert(std::same_as<std::iter_reference_t<tcp::option_iterator>, tcp::option_ref>);
+static_assert(std::same_as<std::ranges::range_value_t<tcp::option_range>, tcp::option_ref>);
+static_assert(std::is_convertible_v<tcp::option_ref, tcp::option>);
+static_assert(std::is_trivially_copyable_v<tcp::option_ref>);
+static_assert(sizeof(tcp::option_ref) <= 2 * sizeof(void*));
 static_assert((tcp::flags::syn | tcp::flags::ack).bits() == 0x012);
 
 // Hex as Scapy prints it (`bytes.hex()`), so the references are pasted verbatim.
@@ -687,6 +695,152 @@ TEST_CASE("tcp option list builder") {
     l.clear();
     CHECK(l.empty());
     CHECK(l == tcp::option_list{});
+  }
+}
+
+TEST_CASE("tcp options are walked in place, as option_refs into the segment") {
+  auto v = tcp::view::checked(synack);
+  REQUIRE(v);
+  const byte* const area = v->options_bytes().data();
+  auto it = v->options().begin();
+  const tcp::option_ref mss = *it;
+  CHECK(mss.bytes().data() == area);  // no copy
+  CHECK(mss.size() == 4);
+  CHECK(std::ranges::equal(mss.data(), hex("05b4")));
+  CHECK(mss == tcp::option::make_mss(1460));  // compared as an owning option
+  CHECK(tcp::option::make_mss(1460).ref() == mss);
+  CHECK_FALSE(mss == tcp::option::make_mss(1461).ref());
+  CHECK((*++it).bytes().data() == area + 4);
+  CHECK((*it).kind() == K::nop);
+  CHECK_FALSE(*it == mss);
+
+  // Converted, it keeps its bytes after the segment is gone.
+  auto copy = synack;
+  tcp::option kept;
+  {
+    auto w = tcp::view::checked(copy);
+    REQUIRE(w);
+    kept = *w->options().begin();
+    std::fill(copy.begin(), copy.end(), byte{0xa5});
+  }
+  CHECK(kept == tcp::option::make_mss(1460));
+  CHECK(kept.mss() == 1460);
+  CHECK(kept.ref().bytes().data() != copy.data() + 20);
+  // find() hands out an owning copy too, so a temporary list may go.
+  const auto found = tcp::option_list::from_bytes(hex("0101080a0000000100000002"))->find(K::timestamp);
+  REQUIRE(found);
+  CHECK(found->timestamp() == tcp::timestamps{1, 2});
+
+  // A default option_ref, like a default option, is End of Option List.
+  const tcp::option_ref eol;
+  CHECK(eol.kind() == K::eol);
+  CHECK(eol.size() == 1);
+  CHECK(eol.bytes()[0] == 0);
+  CHECK(eol.data().empty());
+  CHECK(eol == tcp::option{}.ref());
+  CHECK(tcp::option(eol) == tcp::option::make_eol());
+}
+
+TEST_CASE("tcp option_ref getters stay inside bytes rewritten after the check") {
+  // Four NOPs, checked; then the first byte becomes the kind of each option
+  // with data. The walk framed it as one byte, so no getter may read more.
+  auto bytes = with_options(hex("01010101"));
+  auto v = tcp::mutable_view::checked(bytes);
+  REQUIRE(v);
+  const auto it = v->options().begin();
+  for (const byte code : {tcp::option_code::mss, tcp::option_code::window_scale, tcp::option_code::timestamp,
+                          tcp::option_code::sack, byte{30}}) {
+    v->options_bytes()[0] = code;
+    const tcp::option_ref o = *it;
+    CHECK(o.code() == code);
+    CHECK(o.size() == 1);
+    CHECK(o.data().empty());
+    CHECK(o.mss() == 0);
+    CHECK(o.window_scale() == 0);
+    CHECK(o.timestamp() == tcp::timestamps{});
+    CHECK(o.sack().empty());
+    const tcp::option owned = o;
+    CHECK(owned.size() == 1);
+    CHECK(owned.mss() == 0);
+  }
+  // A length byte rewritten to run past the area ends the walk there.
+  v->options_bytes()[0] = tcp::option_code::mss;
+  v->options_bytes()[1] = 200;
+  CHECK(v->options().begin() == v->options().end());
+}
+
+TEST_CASE("tcp option list pushes write each option in place") {
+  const std::array<tcp::sack_block, 4> blocks = {
+      tcp::sack_block{seq_number(1), seq_number(2)}, tcp::sack_block{seq_number(3), seq_number(4)},
+      tcp::sack_block{seq_number(5), seq_number(6)}, tcp::sack_block{seq_number(7), seq_number(8)}};
+  SECTION("the same bytes as pushing the made option") {
+    for (std::size_t n = 1; n <= 4; ++n) {
+      tcp::option_list direct, made;
+      REQUIRE(direct.push_sack(std::span(blocks).first(n)));
+      REQUIRE(made.push(*tcp::option::make_sack(std::span(blocks).first(n))));
+      CHECK(direct == made);
+      CHECK(std::ranges::equal(direct.bytes(), made.bytes()));
+    }
+    tcp::option_list direct, made;
+    REQUIRE(direct.push_mss(1460));
+    REQUIRE(direct.push_sack_permitted());
+    REQUIRE(direct.push_timestamp(0x01020304, 0xa0b0c0d0));
+    REQUIRE(direct.push_nop());
+    REQUIRE(direct.push_window_scale(7));
+    REQUIRE(direct.push_eol());
+    for (const auto& o : {tcp::option::make_mss(1460), tcp::option::make_sack_permitted(),
+                          tcp::option::make_timestamp(0x01020304, 0xa0b0c0d0), tcp::option::make_nop(),
+                          tcp::option::make_window_scale(7), tcp::option::make_eol()}) {
+      REQUIRE(made.push(o));
+    }
+    CHECK(std::ranges::equal(direct.bytes(), made.bytes()));
+    CHECK(std::ranges::equal(direct.bytes(), hex("020405b40402080a01020304a0b0c0d001030307" "00")));
+    // Iterating a list yields refs into it.
+    CHECK((*direct.begin()).bytes().data() == direct.bytes().data());
+  }
+  SECTION("options pushed from a view rebuild its option list") {
+    auto v = tcp::view::checked(synack);
+    REQUIRE(v);
+    tcp::option_list rebuilt;
+    for (const tcp::option_ref o : v->options()) REQUIRE(rebuilt.push(o));
+    CHECK(rebuilt.size() == 39);
+    CHECK(rebuilt == tcp::repr::parse(*v)->options);
+    CHECK(rebuilt == synack_repr().options);
+  }
+  SECTION("a parsed list finds its End of Option List on the first push") {
+    // ssh.pcap frame 1's options: EOL then zero padding.
+    const auto segment = hex(
+        "f2c20016f351f15800000000b002ffffec120000020405b4010303060101080a"
+        "7422c7ce0000000004020000");
+    auto r = *tcp::repr::parse(*tcp::view::checked(segment));
+    REQUIRE(r.options.size() == 24);
+    REQUIRE(r.options.push_nop());
+    CHECK(r.options.size() == 23);
+    CHECK(kinds(r.options) == std::vector<K>{K::mss, K::nop, K::window_scale, K::nop, K::nop, K::timestamp,
+                                             K::sack_permitted, K::nop});
+    REQUIRE(r.options.push_window_scale(1));
+    CHECK(r.options.size() == 26);
+    CHECK(r.options.padded_size() == 28);
+
+    // Without an EOL, pushes append after the last option.
+    auto no_eol = *tcp::option_list::from_bytes(hex("020405b4"));
+    REQUIRE(no_eol.push_nop());
+    CHECK(std::ranges::equal(no_eol.bytes(), hex("020405b401")));
+  }
+  SECTION("a push that does not fit leaves a final EOL in place") {
+    tcp::option_list l;
+    REQUIRE(l.push_sack(blocks));  // 34
+    REQUIRE(l.push_nop());         // 35
+    REQUIRE(l.push_eol());         // 36
+    const auto before = l;
+    CHECK_FALSE(l.push_timestamp(1, 2));
+    CHECK(l == before);
+    CHECK(l.size() == 36);
+    CHECK(kinds(l).back() == K::eol);
+    REQUIRE(l.push_mss(536));  // replaces the EOL: 39
+    CHECK(l.size() == 39);
+    CHECK(l.mss() == 536);
+    CHECK(kinds(l).back() == K::mss);
   }
 }
 

@@ -47,7 +47,7 @@ struct error {
     truncated,              // the file ends inside a record
     unsupported_link_type,  // a link type the library does not decode
     write_failed,           // the disk refused a write
-    timestamp_out_of_range, // the pcap format cannot hold this time (before 1970, after 2106)
+    timestamp_out_of_range, // a pcap record cannot hold this time (before 1970, from 2038 on)
   };
   code what;
   std::string message;
@@ -211,9 +211,10 @@ class writer {
     pcap_pkthdr header{};
     const auto secs = duration_cast<seconds>(timestamp);
     const auto rest = timestamp - secs;
-    // A pcap record stores unsigned 32-bit seconds since the epoch; a time it
-    // cannot hold is refused rather than written wrong.
-    if (timestamp.count() < 0 || secs.count() > 0xffffffffLL) {
+    // A pcap record stores 32-bit seconds since the epoch, which libpcap
+    // reads back as signed: a time outside [1970, 2038) would come back
+    // different, so it is refused rather than written wrong.
+    if (timestamp.count() < 0 || secs.count() > 0x7fffffffLL) {
       return error{error::code::timestamp_out_of_range,
                    path_ + ": timestamp " + std::to_string(timestamp.count()) + " ns is outside what pcap can store"};
     }

@@ -7,7 +7,10 @@
 // and every name inside the RDATA of a type decoded here. Afterwards the
 // sections iterate without failing, and `record::data()` decodes RDATA
 // without failing. Errors are typed `parse_error`s whose offsets are message
-// offsets.
+// offsets. The readers rely on those checks rather than repeat them: they
+// follow names for their length and label count without checking them again
+// (so the section ranges are for checked messages only), and if the bytes
+// change after the check they still read nothing outside the message.
 //
 // Names. A `name_view` is an offset into the message plus the message; its
 // labels are read through compression pointers. The rules a name must pass
@@ -45,6 +48,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <iterator>
 #include <span>
 #include <string>
@@ -227,51 +231,99 @@ inline expected<name_walk> walk_name(bytes_view message, std::size_t offset,
       return parse_error{"dns", errc::truncated, "name", pos, 0, 1};
     }
     const byte b = message[pos];
-    if ((b & label_type_mask) == pointer_label) {
-      if (end - pos < 2) {
-        return parse_error{"dns", errc::truncated, "name pointer", pos, end - pos, 2};
+    // Most bytes here are label lengths, so they are tested first.
+    if (b != 0 && (b & label_type_mask) == 0) {
+      if (end - pos < std::size_t{1} + b) {
+        return parse_error{"dns", errc::truncated, "label", pos, end - pos, std::size_t{1} + b};
       }
-      const std::size_t target = wire::load_be16(message.data() + pos) & max_pointer_offset;
-      if (!jumped) walk.encoded_size = pos + 2 - offset;
-      jumped = true;
-      if (target >= message.size()) {
-        return parse_error{"dns", errc::pointer_out_of_range, "name pointer", pos, target,
-                           message.size()};
+      walk.wire_length += std::size_t{1} + b;
+      walk.label_count += 1;
+      // The root octet still has to come, hence the + 1.
+      if (walk.wire_length + 1 > max_name_length) {
+        return parse_error{"dns", errc::above_maximum, "name length", pos, walk.wire_length + 1,
+                           max_name_length};
       }
-      if (target >= run_start) {
-        return parse_error{"dns", errc::pointer_loop, "name pointer", pos, target, run_start};
-      }
-      if (++jumps > max_pointer_jumps) {
-        return parse_error{"dns", errc::above_maximum, "name pointers", pos, jumps,
-                           max_pointer_jumps};
-      }
-      pos = run_start = target;
-      end = message.size();
+      pos += std::size_t{1} + b;
       continue;
-    }
-    if ((b & label_type_mask) != 0) {
-      // 0b01 (extended labels, RFC 6891 §5) and 0b10 are reserved: a length
-      // octet of 64..191 is not a label this parser can follow.
-      return parse_error{"dns", errc::unsupported, "label type", pos,
-                         static_cast<std::uint64_t>(b & label_type_mask), 0};
     }
     if (b == 0) {
       walk.wire_length += 1;
       if (!jumped) walk.encoded_size = pos + 1 - offset;
       return walk;
     }
-    if (end - pos < std::size_t{1} + b) {
-      return parse_error{"dns", errc::truncated, "label", pos, end - pos, std::size_t{1} + b};
+    if ((b & label_type_mask) != pointer_label) {
+      // 0b01 (extended labels, RFC 6891 §5) and 0b10 are reserved: a length
+      // octet of 64..191 is not a label this parser can follow.
+      return parse_error{"dns", errc::unsupported, "label type", pos,
+                         static_cast<std::uint64_t>(b & label_type_mask), 0};
     }
-    walk.wire_length += std::size_t{1} + b;
-    walk.label_count += 1;
-    // The root octet still has to come, hence the + 1.
-    if (walk.wire_length + 1 > max_name_length) {
-      return parse_error{"dns", errc::above_maximum, "name length", pos, walk.wire_length + 1,
-                         max_name_length};
+    if (end - pos < 2) {
+      return parse_error{"dns", errc::truncated, "name pointer", pos, end - pos, 2};
     }
+    const std::size_t target = wire::load_be16(message.data() + pos) & max_pointer_offset;
+    if (!jumped) walk.encoded_size = pos + 2 - offset;
+    jumped = true;
+    if (target >= message.size()) {
+      return parse_error{"dns", errc::pointer_out_of_range, "name pointer", pos, target, message.size()};
+    }
+    if (target >= run_start) {
+      return parse_error{"dns", errc::pointer_loop, "name pointer", pos, target, run_start};
+    }
+    if (++jumps > max_pointer_jumps) {
+      return parse_error{"dns", errc::above_maximum, "name pointers", pos, jumps, max_pointer_jumps};
+    }
+    pos = run_start = target;
+    end = message.size();
+  }
+}
+
+// The walk of a name that `walk_name` has accepted, without its checks, for
+// the readers of a checked message: on the bytes `checked()` saw it takes the
+// same path and computes the same values. On bytes changed since then it
+// stays inside the message and stops (at most `max_pointer_jumps` pointers,
+// labels up to 255 bytes); `encoded_size` 0, which no real name has, says
+// that it stopped.
+inline name_walk measure_name(bytes_view message, std::size_t offset) noexcept {
+  name_walk walk;
+  std::size_t pos = offset;
+  std::size_t jumps = 0;
+  bool jumped = false;
+  const std::size_t size = message.size();
+  while (pos < size) {
+    const byte b = message[pos];
+    if (b != 0 && (b & label_type_mask) == 0) {
+      if (size - pos < std::size_t{1} + b || walk.wire_length + 1 + b + 1 > max_name_length) break;
+      walk.wire_length += std::size_t{1} + b;
+      walk.label_count += 1;
+      pos += std::size_t{1} + b;
+      continue;
+    }
+    if (b == 0) {
+      walk.wire_length += 1;
+      if (!jumped) walk.encoded_size = pos + 1 - offset;
+      return walk;
+    }
+    if ((b & label_type_mask) != pointer_label || size - pos < 2 || ++jumps > max_pointer_jumps) break;
+    if (!jumped) walk.encoded_size = pos + 2 - offset;
+    jumped = true;
+    pos = wire::load_be16(message.data() + pos) & max_pointer_offset;
+  }
+  return name_walk{0, 1, 0};
+}
+
+// The bytes the name at `offset` takes there (its labels up to the root
+// octet or its first pointer), without following pointers: what the section
+// iterators step over. Equals `walk_name`'s `encoded_size` on checked bytes;
+// on bytes changed since, it never reaches past the end of the message.
+inline std::size_t encoded_name_size(bytes_view message, std::size_t offset) noexcept {
+  std::size_t pos = offset;
+  while (pos < message.size()) {
+    const byte b = message[pos];
+    if ((b & label_type_mask) == pointer_label) return std::min(pos + 2, message.size()) - offset;
+    if (b == 0) return pos + 1 - offset;
     pos += std::size_t{1} + b;
   }
+  return offset < message.size() ? message.size() - offset : 0;
 }
 
 }  // namespace detail
@@ -299,7 +351,10 @@ class name {
 
  private:
   friend class name_view;
-  std::array<char, capacity> chars_{};
+  // Only the first `size_` characters are ever read, so the rest is left
+  // uninitialised: clearing 255 bytes per decoded name cost more than the
+  // decoding itself.
+  std::array<char, capacity> chars_;
   std::size_t size_ = 1;
 };
 
@@ -428,14 +483,21 @@ class name_view {
   dns::name to_name() const noexcept {
     dns::name out;
     if (is_root()) return out;
-    std::size_t n = 0;
+    char* const first = out.chars_.data();
+    char* const last = first + out.chars_.size();
+    char* p = first;
+    // A checked name has at most 253 characters; the clamps only matter for
+    // bytes changed since the check.
     for (std::string_view label : labels()) {
-      if (n > 0 && n < out.chars_.size()) out.chars_[n++] = '.';
-      for (char c : label) {
-        if (n < out.chars_.size()) out.chars_[n++] = c;
+      if (p != first) {
+        if (p == last) break;
+        *p++ = '.';
       }
+      const std::size_t n = std::min(label.size(), static_cast<std::size_t>(last - p));
+      std::memcpy(p, label.data(), n);
+      p += n;
     }
-    out.size_ = n;
+    out.size_ = static_cast<std::size_t>(p - first);
     return out;
   }
   std::string to_string() const { return to_name().to_string(); }
@@ -460,8 +522,20 @@ class name_view {
   }
 
  private:
+  friend class question;
+  friend class record;
+
   name_view(bytes_view message, std::size_t offset, detail::name_walk walk) noexcept
       : message_(message), offset_(offset), walk_(walk) {}
+
+  // The name at `offset` of a message that `checked()` accepted, without
+  // checking it again (see `detail::measure_name`). Bytes changed since the
+  // check give the root name, as a failed check would.
+  static name_view of_checked(bytes_view message, std::size_t offset) noexcept {
+    const detail::name_walk walk = detail::measure_name(message, offset);
+    if (walk.encoded_size == 0) return name_view{};
+    return name_view(message, offset, walk);
+  }
 
   bytes_view message_{detail::root_wire};
   std::size_t offset_ = 0;
@@ -627,14 +701,16 @@ struct soa_rdata {
 using typed_rdata = std::variant<opaque_rdata, a_rdata, aaaa_rdata, cname_rdata, ns_rdata,
                                  ptr_rdata, mx_rdata, txt_rdata, soa_rdata>;
 
-// Decodes the RDATA at [rdata_offset, rdata_offset + rdata_length) of
-// `message`. The types above are decoded in class IN only: A has another
-// layout in class CH (RFC 1035 §3.4.1), and UPDATE (RFC 2136 §2.4, §2.5)
-// sends empty RDATA in classes ANY and NONE. Everything else is opaque.
-// A decoded type must fill its RDATA exactly.
-inline expected<typed_rdata> parse_rdata(bytes_view message, std::uint16_t rr_type,
-                                         std::uint16_t rr_class, std::size_t rdata_offset,
-                                         std::size_t rdata_length) noexcept {
+namespace detail {
+
+// The body of `parse_rdata`, which see. How a name inside the RDATA is read
+// is the caller's: `name_at(offset, end)` returns the `expected<name_view>`
+// at `offset`, whose own bytes must end by `end`. `parse_rdata` checks it;
+// `record::data()`, on a message `checked()` accepted, only measures it.
+template <class NameAt>
+expected<typed_rdata> decode_rdata(bytes_view message, std::uint16_t rr_type, std::uint16_t rr_class,
+                                   std::size_t rdata_offset, std::size_t rdata_length,
+                                   const NameAt& read_name) noexcept {
   if (rdata_offset > message.size() || message.size() - rdata_offset < rdata_length) {
     return parse_error{"dns", errc::truncated, "rdata", rdata_offset,
                        rdata_offset > message.size() ? 0 : message.size() - rdata_offset,
@@ -650,7 +726,7 @@ inline expected<typed_rdata> parse_rdata(bytes_view message, std::uint16_t rr_ty
     }
     return {};
   };
-  auto name_at = [&](std::size_t offset) { return name_view::checked(message, offset, end); };
+  auto name_at = [&](std::size_t offset) { return read_name(offset, end); };
 
   switch (rr_type) {
     case type::a: {
@@ -718,6 +794,23 @@ inline expected<typed_rdata> parse_rdata(bytes_view message, std::uint16_t rr_ty
   }
 }
 
+}  // namespace detail
+
+// Decodes the RDATA at [rdata_offset, rdata_offset + rdata_length) of
+// `message`. The types above are decoded in class IN only: A has another
+// layout in class CH (RFC 1035 §3.4.1), and UPDATE (RFC 2136 §2.4, §2.5)
+// sends empty RDATA in classes ANY and NONE. Everything else is opaque.
+// A decoded type must fill its RDATA exactly, and names inside it pass
+// every check an owner name does.
+inline expected<typed_rdata> parse_rdata(bytes_view message, std::uint16_t rr_type,
+                                         std::uint16_t rr_class, std::size_t rdata_offset,
+                                         std::size_t rdata_length) noexcept {
+  return detail::decode_rdata(message, rr_type, rr_class, rdata_offset, rdata_length,
+                              [message](std::size_t offset, std::size_t end) noexcept {
+                                return name_view::checked(message, offset, end);
+                              });
+}
+
 template <class Item>
 class section_iterator;
 template <byte_type B>
@@ -758,15 +851,22 @@ class question {
   static question at(bytes_view message, std::size_t offset) noexcept {
     question q;
     q.offset_ = offset;
-    auto n = name_view::checked(message, offset);
-    if (!n) return q;
-    q.name_ = *n;
-    const std::size_t pos = offset + n->encoded_size();
+    const detail::name_walk walk = detail::measure_name(message, offset);
+    if (walk.encoded_size == 0) return q;
+    q.name_ = name_view(message, offset, walk);
+    const std::size_t pos = offset + walk.encoded_size;
     if (message.size() - pos >= question_field::size) {
       q.type_ = wire::load_be16(message.data() + pos + question_field::type.offset);
       q.class_ = wire::load_be16(message.data() + pos + question_field::class_code.offset);
     }
     return q;
+  }
+
+  // `at(message, offset).size()` without reading the name through its
+  // pointers: how the iterator steps to the next entry. Never past the end.
+  static std::size_t size_at(bytes_view message, std::size_t offset) noexcept {
+    const std::size_t name = detail::encoded_name_size(message, offset);
+    return std::min(name + question_field::size, message.size() - std::min(offset, message.size()));
   }
 
   name_view name_;
@@ -796,8 +896,17 @@ class record {
 
   // The RDATA decoded by type (see `parse_rdata`); opaque for other types
   // and classes.
+  //
+  // A record comes from a message that `checked()` accepted, and that ran
+  // `parse_rdata` on it: the names inside are measured here, not checked
+  // again. The lengths are still compared, so bytes changed since the check
+  // give opaque RDATA rather than a read outside the message.
   typed_rdata data() const noexcept {
-    auto d = parse_rdata(message_, type_, class_, rdata_offset_, rdata_.size());
+    const bytes_view message = message_;
+    auto d = detail::decode_rdata(message, type_, class_, rdata_offset_, rdata_.size(),
+                                  [message](std::size_t offset, std::size_t) noexcept -> expected<name_view> {
+                                    return name_view::of_checked(message, offset);
+                                  });
     if (!d) return opaque_rdata{rdata_};
     return *d;
   }
@@ -837,10 +946,10 @@ class record {
     record r;
     r.message_ = message;
     r.offset_ = r.rdata_offset_ = offset;
-    auto n = name_view::checked(message, offset);
-    if (!n) return r;
-    r.name_ = *n;
-    const std::size_t pos = offset + n->encoded_size();
+    const detail::name_walk walk = detail::measure_name(message, offset);
+    if (walk.encoded_size == 0) return r;
+    r.name_ = name_view(message, offset, walk);
+    const std::size_t pos = offset + walk.encoded_size;
     r.rdata_offset_ = pos;
     if (message.size() - pos < record_field::size) return r;
     const byte* p = message.data() + pos;
@@ -852,6 +961,17 @@ class record {
     r.rdata_ = message.subspan(r.rdata_offset_,
                                std::min(length, message.size() - r.rdata_offset_));
     return r;
+  }
+
+  // `at(message, offset).size()` without reading the name through its
+  // pointers: how the iterator steps to the next entry. Never past the end.
+  static std::size_t size_at(bytes_view message, std::size_t offset) noexcept {
+    const std::size_t left = message.size() - std::min(offset, message.size());
+    const std::size_t name = detail::encoded_name_size(message, offset);
+    if (left - name < record_field::size) return left;
+    const std::size_t length =
+        wire::load_be16(message.data() + offset + name + record_field::rdata_length.offset);
+    return std::min(name + record_field::size + length, left);
   }
 
   bytes_view message_{};
@@ -886,7 +1006,7 @@ class section_iterator {
   Item operator*() const noexcept { return Item::at(message_, offset_); }
   arrow operator->() const noexcept { return {**this}; }
   section_iterator& operator++() noexcept {
-    offset_ += (**this).size();
+    offset_ += Item::size_at(message_, offset_);
     --remaining_;
     return *this;
   }

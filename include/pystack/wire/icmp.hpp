@@ -213,14 +213,11 @@ class basic_view {
     set_type(type::echo_reply);
     set_code(0);
     const std::uint16_t updated = checksum::update(checksum(), old_word, load16({0, 2}));
-    // RFC 1624 §3: eqn. 3 can only yield 0x0000 when the rest of the message
-    // sums to zero (an all-zero echo reply, say), where the field must hold
-    // 0xffff instead; that rare case is summed in full.
-    if (updated == 0) {
-      fill_checksum();
-    } else {
-      set_checksum(updated);
-    }
+    // RFC 1624 §3: eqn. 3 yields 0x0000 (+0) only when the rest of the message
+    // sums to 0 or to 0xffff; 0xffff (-0) verifies in both cases, while +0
+    // fails the first (an all-zero echo reply). Only an update of a right
+    // checksum can reach 0, so this never turns a wrong checksum right.
+    set_checksum(updated == 0 ? 0xffff : updated);
   }
 
  private:

@@ -301,7 +301,85 @@ constexpr std::size_t framed_size(const byte* p, const byte* end) noexcept {
   return length;
 }
 
+constexpr option_kind kind_of(std::uint8_t code) noexcept {
+  switch (code) {
+    case option_code::eol: return option_kind::eol;
+    case option_code::nop: return option_kind::nop;
+    case option_code::mss: return option_kind::mss;
+    case option_code::window_scale: return option_kind::window_scale;
+    case option_code::sack_permitted: return option_kind::sack_permitted;
+    case option_code::sack: return option_kind::sack;
+    case option_code::timestamp: return option_kind::timestamp;
+    default: return option_kind::unknown;
+  }
+}
+
+// What a default `option_ref` looks at: End of Option List.
+inline constexpr byte eol_wire[1] = {option_code::eol};
+
 }  // namespace detail
+
+// One option where it lies: a pointer to its kind byte and its size, no copy.
+// This is what iterating a view's options (or an option_list) yields, so the
+// receive path decodes each option straight from the segment. It is valid as
+// long as the bytes it points into; convert it to `tcp::option` to keep it
+// longer. The getters are those of `tcp::option`: a getter for another kind
+// returns zero or empty. A default-constructed one is End of Option List.
+//
+// Every getter reads within [bytes().data(), bytes().data() + size()): the
+// typed ones check the size as well as the kind, because the bytes may have
+// been rewritten through a mutable span after `checked()` framed them.
+class option_ref {
+ public:
+  constexpr option_ref() noexcept = default;
+
+  // The kind byte.
+  constexpr std::uint8_t code() const noexcept { return p_[0]; }
+  constexpr option_kind kind() const noexcept { return detail::kind_of(code()); }
+  // Bytes on the wire: 1 for EOL and NOP, else the length byte.
+  constexpr std::size_t size() const noexcept { return size_; }
+  // The whole option as sent.
+  constexpr bytes_view bytes() const noexcept { return bytes_view(p_, size_); }
+  // What follows kind and length (an unknown option's opaque payload). Empty
+  // for EOL and NOP.
+  constexpr bytes_view data() const noexcept {
+    return size_ < 2 ? bytes_view{} : bytes_view(p_ + 2, size_ - 2u);
+  }
+
+  constexpr std::uint16_t mss() const noexcept {
+    return code() == option_code::mss && size_ >= 4 ? wire::load_be16(p_ + 2) : 0;
+  }
+  constexpr std::uint8_t window_scale() const noexcept {
+    return code() == option_code::window_scale && size_ >= 3 ? p_[2] : 0;
+  }
+  constexpr tcp::timestamps timestamp() const noexcept {
+    if (code() != option_code::timestamp || size_ < 10) return {};
+    return {wire::load_be32(p_ + 2), wire::load_be32(p_ + 6)};
+  }
+  constexpr tcp::sack_blocks sack() const noexcept {
+    tcp::sack_blocks s;
+    if (code() != option_code::sack || size_ < 2) return s;
+    s.count = std::min<std::size_t>((size_ - 2u) / 8, sack_blocks::capacity);
+    for (std::size_t i = 0; i < s.count; ++i) {
+      s.blocks[i] = {seq_number(wire::load_be32(p_ + 2 + 8 * i)), seq_number(wire::load_be32(p_ + 6 + 8 * i))};
+    }
+    return s;
+  }
+
+  // Same bytes, wherever they lie.
+  friend constexpr bool operator==(option_ref a, option_ref b) noexcept {
+    return a.size_ == b.size_ && std::equal(a.p_, a.p_ + a.size_, b.p_);
+  }
+
+ private:
+  friend class option;
+  friend class option_iterator;
+
+  constexpr option_ref(const byte* p, std::size_t size) noexcept : p_(p), size_(static_cast<std::uint8_t>(size)) {}
+
+  const byte* p_ = detail::eol_wire;
+  std::uint8_t size_ = 1;
+};
 
 // One option, as a self-contained value: it holds its own wire bytes (kind,
 // length, data; at most 40), so it outlives the segment it came from and the
@@ -313,6 +391,11 @@ class option {
   static constexpr std::size_t max_data_size = max_size - 2;
 
   constexpr option() noexcept = default;
+  // A copy of the option `r` points at (implicit: storing what the iterator
+  // yields is the point of this class).
+  constexpr option(option_ref r) noexcept : size_(static_cast<std::uint8_t>(std::min(r.size(), max_size))) {
+    std::copy_n(r.bytes().data(), size_, wire_.begin());
+  }
 
   static constexpr option make_eol() noexcept { return option(option_code::eol, 1); }
   static constexpr option make_nop() noexcept { return option(option_code::nop, 1); }
@@ -342,10 +425,7 @@ class option {
       return parse_error{"tcp", errc::above_maximum, "sack blocks", 0, blocks.size(), sack_blocks::capacity};
     }
     option o(option_code::sack, static_cast<std::uint8_t>(2 + 8 * blocks.size()));
-    for (std::size_t i = 0; i < blocks.size(); ++i) {
-      wire::store_be32(o.wire_.data() + 2 + 8 * i, blocks[i].left.raw());
-      wire::store_be32(o.wire_.data() + 6 + 8 * i, blocks[i].right.raw());
-    }
+    write_sack_blocks(o.wire_.data() + 2, blocks);
     return o;
   }
   // Any option from its kind byte and the data after the length byte: how an
@@ -368,55 +448,24 @@ class option {
     return o;
   }
 
-  // The kind byte.
-  constexpr std::uint8_t code() const noexcept { return wire_[0]; }
-  constexpr option_kind kind() const noexcept {
-    switch (code()) {
-      case option_code::eol: return option_kind::eol;
-      case option_code::nop: return option_kind::nop;
-      case option_code::mss: return option_kind::mss;
-      case option_code::window_scale: return option_kind::window_scale;
-      case option_code::sack_permitted: return option_kind::sack_permitted;
-      case option_code::sack: return option_kind::sack;
-      case option_code::timestamp: return option_kind::timestamp;
-      default: return option_kind::unknown;
-    }
-  }
-  // Bytes on the wire: 1 for EOL and NOP, else the length byte.
-  constexpr std::size_t size() const noexcept { return size_; }
-  // The whole option as sent.
-  constexpr bytes_view bytes() const noexcept { return bytes_view(wire_.data(), size_); }
-  // What follows kind and length (an unknown option's opaque payload). Empty
-  // for EOL and NOP.
-  constexpr bytes_view data() const noexcept {
-    return size_ < 2 ? bytes_view{} : bytes_view(wire_.data() + 2, size_ - 2u);
-  }
+  // The same option where this one holds it, valid while this one lives.
+  constexpr option_ref ref() const noexcept { return option_ref(wire_.data(), size_); }
 
-  constexpr std::uint16_t mss() const noexcept {
-    return kind() == option_kind::mss ? wire::load_be16(wire_.data() + 2) : 0;
-  }
-  constexpr std::uint8_t window_scale() const noexcept {
-    return kind() == option_kind::window_scale ? wire_[2] : 0;
-  }
-  constexpr tcp::timestamps timestamp() const noexcept {
-    if (kind() != option_kind::timestamp) return {};
-    return {wire::load_be32(wire_.data() + 2), wire::load_be32(wire_.data() + 6)};
-  }
-  constexpr tcp::sack_blocks sack() const noexcept {
-    tcp::sack_blocks s;
-    if (kind() != option_kind::sack || size_ < 2) return s;
-    s.count = std::min<std::size_t>((size_ - 2u) / 8, sack_blocks::capacity);
-    for (std::size_t i = 0; i < s.count; ++i) {
-      s.blocks[i] = {seq_number(wire::load_be32(wire_.data() + 2 + 8 * i)),
-                     seq_number(wire::load_be32(wire_.data() + 6 + 8 * i))};
-    }
-    return s;
-  }
+  // The getters of `option_ref`.
+  constexpr std::uint8_t code() const noexcept { return wire_[0]; }
+  constexpr option_kind kind() const noexcept { return detail::kind_of(code()); }
+  constexpr std::size_t size() const noexcept { return size_; }
+  constexpr bytes_view bytes() const noexcept { return bytes_view(wire_.data(), size_); }
+  constexpr bytes_view data() const noexcept { return ref().data(); }
+  constexpr std::uint16_t mss() const noexcept { return ref().mss(); }
+  constexpr std::uint8_t window_scale() const noexcept { return ref().window_scale(); }
+  constexpr tcp::timestamps timestamp() const noexcept { return ref().timestamp(); }
+  constexpr tcp::sack_blocks sack() const noexcept { return ref().sack(); }
 
   friend constexpr bool operator==(const option&, const option&) = default;
 
  private:
-  friend class option_iterator;
+  friend class option_list;
 
   // Kind and, past one byte, the length byte; the data is zero until the
   // maker fills it.
@@ -424,37 +473,40 @@ class option {
     wire_[0] = code;
     if (size >= 2) wire_[1] = size;
   }
-  static option from_wire(const byte* p, std::size_t size) noexcept {
-    option o;
-    std::memcpy(o.wire_.data(), p, size);
-    o.size_ = static_cast<std::uint8_t>(size);
-    return o;
+  // 8 bytes per block, as RFC 2018 §3 lays them out.
+  static constexpr void write_sack_blocks(byte* p, std::span<const sack_block> blocks) noexcept {
+    for (const sack_block& b : blocks) {
+      wire::store_be32(p, b.left.raw());
+      wire::store_be32(p + 4, b.right.raw());
+      p += 8;
+    }
   }
 
-  // Bytes past `size_` stay zero: equality compares the whole array, and the
-  // typed getters may read a fixed offset of a short, rewritten option.
+  // Bytes past `size_` stay zero, so that equality can compare the whole
+  // array.
   std::array<byte, max_size> wire_{};
   std::uint8_t size_ = 1;
 };
 
 // Walks options in wire order, ending after the first End of Option List (it
 // is yielded once, as `dissect` lists it) or at the end of the option area.
+// Yields `option_ref`s into the area, so walking copies nothing.
 class option_iterator {
  public:
-  using value_type = option;
+  using value_type = option_ref;
   using difference_type = std::ptrdiff_t;
   using iterator_concept = std::forward_iterator_tag;
   using iterator_category = std::input_iterator_tag;  // yields values, not references
 
   constexpr option_iterator() noexcept = default;
 
-  option operator*() const noexcept { return option::from_wire(position_, size_); }
-  option_iterator& operator++() noexcept {
+  constexpr option_ref operator*() const noexcept { return option_ref(position_, size_); }
+  constexpr option_iterator& operator++() noexcept {
     position_ = *position_ == option_code::eol ? end_ : position_ + size_;
     settle();
     return *this;
   }
-  option_iterator operator++(int) noexcept {
+  constexpr option_iterator operator++(int) noexcept {
     option_iterator before = *this;
     ++*this;
     return before;
@@ -467,8 +519,11 @@ class option_iterator {
   friend class option_range;
   friend class option_list;
 
-  option_iterator(const byte* position, const byte* end) noexcept : position_(position), end_(end) { settle(); }
-  void settle() noexcept {
+  constexpr option_iterator(const byte* position, const byte* end) noexcept : position_(position), end_(end) {
+    settle();
+  }
+  // Frames the option at `position_`; one that cannot be framed ends the walk.
+  constexpr void settle() noexcept {
     size_ = detail::framed_size(position_, end_);
     if (size_ == 0) position_ = end_;
   }
@@ -485,33 +540,37 @@ namespace detail {
 template <class Derived>
 class option_lookup {
  public:
+  // A copy, so that it may outlive the segment or list it came from.
   std::optional<option> find(option_kind kind) const noexcept {
-    for (const option o : self()) {
-      if (o.kind() == kind) return o;
-    }
+    if (const auto o = first(kind)) return option(*o);
     return std::nullopt;
   }
   std::optional<std::uint16_t> mss() const noexcept {
-    if (auto o = find(option_kind::mss)) return o->mss();
+    if (const auto o = first(option_kind::mss)) return o->mss();
     return std::nullopt;
   }
   std::optional<std::uint8_t> window_scale() const noexcept {
-    if (auto o = find(option_kind::window_scale)) return o->window_scale();
+    if (const auto o = first(option_kind::window_scale)) return o->window_scale();
     return std::nullopt;
   }
-  bool sack_permitted() const noexcept { return find(option_kind::sack_permitted).has_value(); }
+  bool sack_permitted() const noexcept { return first(option_kind::sack_permitted).has_value(); }
   std::optional<tcp::timestamps> timestamp() const noexcept {
-    if (auto o = find(option_kind::timestamp)) return o->timestamp();
+    if (const auto o = first(option_kind::timestamp)) return o->timestamp();
     return std::nullopt;
   }
   // Empty when there is no SACK option.
   tcp::sack_blocks sack() const noexcept {
-    if (auto o = find(option_kind::sack)) return o->sack();
+    if (const auto o = first(option_kind::sack)) return o->sack();
     return {};
   }
 
  private:
-  const Derived& self() const noexcept { return static_cast<const Derived&>(*this); }
+  std::optional<option_ref> first(option_kind kind) const noexcept {
+    for (const option_ref o : static_cast<const Derived&>(*this)) {
+      if (o.kind() == kind) return o;
+    }
+    return std::nullopt;
+  }
 };
 
 }  // namespace detail
@@ -523,11 +582,11 @@ class option_range : public std::ranges::view_base, public detail::option_lookup
  public:
   constexpr option_range() noexcept = default;
   constexpr explicit option_range(bytes_view area) noexcept : area_(area) {}
-  option_iterator begin() const noexcept { return {area_.data(), area_.data() + area_.size()}; }
-  option_iterator end() const noexcept {
+  constexpr option_iterator begin() const noexcept { return {area_.data(), area_.data() + area_.size()}; }
+  constexpr option_iterator end() const noexcept {
     return {area_.data() + area_.size(), area_.data() + area_.size()};
   }
-  bool empty() const noexcept { return begin() == end(); }
+  constexpr bool empty() const noexcept { return begin() == end(); }
   // The option area, padding included.
   constexpr bytes_view bytes() const noexcept { return area_; }
 
@@ -543,6 +602,9 @@ class option_range : public std::ranges::view_base, public detail::option_lookup
 // `emit` pads with zeros (each an End of Option List) to a 4-byte multiple.
 // Two lists are equal when they emit the same bytes, so a built list without
 // a final EOL equals the one parsed back, whose padding starts with one.
+//
+// Iterating yields `option_ref`s into the list: they are valid while the list
+// lives and is not changed.
 class option_list : public detail::option_lookup<option_list> {
  public:
   static constexpr std::size_t capacity = max_options_size;
@@ -559,8 +621,8 @@ class option_list : public detail::option_lookup<option_list> {
     return unchecked(area);
   }
 
-  option_iterator begin() const noexcept { return {bytes_.data(), bytes_.data() + size_}; }
-  option_iterator end() const noexcept { return {bytes_.data() + size_, bytes_.data() + size_}; }
+  constexpr option_iterator begin() const noexcept { return {bytes_.data(), bytes_.data() + size_}; }
+  constexpr option_iterator end() const noexcept { return {bytes_.data() + size_, bytes_.data() + size_}; }
 
   // The stored bytes, without the padding `emit` adds.
   constexpr bytes_view bytes() const noexcept { return bytes_view(bytes_.data(), size_); }
@@ -571,32 +633,75 @@ class option_list : public detail::option_lookup<option_list> {
 
   constexpr void clear() noexcept { *this = option_list{}; }
 
-  // Appends `o`; false, leaving the list as it was, when it would not fit in
-  // 40 bytes. An End of Option List already present is dropped first, with
-  // whatever padding followed it: an option after it would never be read.
-  [[nodiscard]] bool push(const option& o) noexcept {
-    const std::size_t at = end_of_options();
-    if (at + o.size() > capacity) return false;
-    std::fill(bytes_.begin() + static_cast<std::ptrdiff_t>(at), bytes_.end(), byte{0});
-    const bytes_view b = o.bytes();
-    std::copy(b.begin(), b.end(), bytes_.begin() + static_cast<std::ptrdiff_t>(at));
-    size_ = static_cast<std::uint8_t>(at + o.size());
+  // Appends an option; false, leaving the list as it was, when it would not
+  // fit in 40 bytes. An End of Option List already present is dropped first,
+  // with whatever padding followed it: an option after it would never be
+  // read. Each push writes its bytes in place at the end of the list.
+  [[nodiscard]] bool push(option_ref o) noexcept {
+    byte* const p = append(o.size());
+    if (p == nullptr) return false;
+    std::copy_n(o.bytes().data(), o.size(), p);
+    if (o.code() == option_code::eol) end_ = static_cast<std::uint8_t>(p - bytes_.data());
     return true;
   }
-  [[nodiscard]] bool push_eol() noexcept { return push(option::make_eol()); }
-  [[nodiscard]] bool push_nop() noexcept { return push(option::make_nop()); }
-  [[nodiscard]] bool push_mss(std::uint16_t mss) noexcept { return push(option::make_mss(mss)); }
-  [[nodiscard]] bool push_window_scale(std::uint8_t shift) noexcept {
-    return push(option::make_window_scale(shift));
+  [[nodiscard]] bool push(const option& o) noexcept { return push(o.ref()); }
+  [[nodiscard]] bool push_eol() noexcept {
+    byte* const p = append(1);
+    if (p == nullptr) return false;
+    p[0] = option_code::eol;
+    // The next push replaces it.
+    end_ = static_cast<std::uint8_t>(p - bytes_.data());
+    return true;
   }
-  [[nodiscard]] bool push_sack_permitted() noexcept { return push(option::make_sack_permitted()); }
+  [[nodiscard]] bool push_nop() noexcept {
+    byte* const p = append(1);
+    if (p == nullptr) return false;
+    p[0] = option_code::nop;
+    return true;
+  }
+  [[nodiscard]] bool push_mss(std::uint16_t mss) noexcept {
+    byte* const p = append(4);
+    if (p == nullptr) return false;
+    p[0] = option_code::mss;
+    p[1] = 4;
+    wire::store_be16(p + 2, mss);
+    return true;
+  }
+  // RFC 7323 §2.3 caps the shift at 14; a larger one is still sent as given.
+  [[nodiscard]] bool push_window_scale(std::uint8_t shift) noexcept {
+    byte* const p = append(3);
+    if (p == nullptr) return false;
+    p[0] = option_code::window_scale;
+    p[1] = 3;
+    p[2] = shift;
+    return true;
+  }
+  [[nodiscard]] bool push_sack_permitted() noexcept {
+    byte* const p = append(2);
+    if (p == nullptr) return false;
+    p[0] = option_code::sack_permitted;
+    p[1] = 2;
+    return true;
+  }
   [[nodiscard]] bool push_timestamp(std::uint32_t tsval, std::uint32_t tsecr) noexcept {
-    return push(option::make_timestamp(tsval, tsecr));
+    byte* const p = append(10);
+    if (p == nullptr) return false;
+    p[0] = option_code::timestamp;
+    p[1] = 10;
+    wire::store_be32(p + 2, tsval);
+    wire::store_be32(p + 6, tsecr);
+    return true;
   }
   // False also for 0 or more than 4 blocks.
   [[nodiscard]] bool push_sack(std::span<const sack_block> blocks) noexcept {
-    const auto o = option::make_sack(blocks);
-    return o && push(*o);
+    if (blocks.empty() || blocks.size() > sack_blocks::capacity) return false;
+    const std::size_t size = 2 + 8 * blocks.size();
+    byte* const p = append(size);
+    if (p == nullptr) return false;
+    p[0] = option_code::sack;
+    p[1] = static_cast<byte>(size);
+    option::write_sack_blocks(p + 2, blocks);
+    return true;
   }
 
   // Writes the options and their zero padding: `padded_size()` bytes.
@@ -613,11 +718,16 @@ class option_list : public detail::option_lookup<option_list> {
  private:
   friend struct repr;
 
+  // `end_` before anyone looked for the first End of Option List: a parsed
+  // list finds it on its first push, so that parsing does not walk.
+  static constexpr std::uint8_t end_unknown = 0xff;
+
   // For bytes already checked (a view's option area).
   static option_list unchecked(bytes_view area) noexcept {
     option_list l;
     std::copy(area.begin(), area.end(), l.bytes_.begin());
     l.size_ = static_cast<std::uint8_t>(area.size());
+    l.end_ = area.empty() ? std::uint8_t{0} : end_unknown;
     return l;
   }
 
@@ -632,8 +742,26 @@ class option_list : public detail::option_lookup<option_list> {
     return at;
   }
 
+  // Makes room for `n` bytes after the last option, dropping an End of
+  // Option List and what follows it, and returns where they go; nullptr,
+  // changing nothing, when they would not fit. The caller writes all `n`.
+  byte* append(std::size_t n) noexcept {
+    if (end_ == end_unknown) end_ = static_cast<std::uint8_t>(end_of_options());
+    const std::size_t at = end_;
+    if (at + n > capacity) return nullptr;
+    // Only after a dropped EOL are there bytes to clear: past `size_` they
+    // are zero already, and equality relies on that.
+    if (size_ > at) std::fill(bytes_.begin() + static_cast<std::ptrdiff_t>(at), bytes_.begin() + size_, byte{0});
+    size_ = static_cast<std::uint8_t>(at + n);
+    end_ = size_;
+    return bytes_.data() + at;
+  }
+
   std::array<byte, capacity> bytes_{};
   std::uint8_t size_ = 0;
+  // Where the next option goes: the offset of the first End of Option List,
+  // `size_` when there is none, or `end_unknown`.
+  std::uint8_t end_ = 0;
 };
 
 // ---------------------------------------------------------------------------
