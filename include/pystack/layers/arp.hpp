@@ -151,8 +151,16 @@ class ARP<Args...>::bound {
 
   std::size_t size() const noexcept { return entries_.size(); }
 
+  // The body is out of line: inlined into the Ethernet layer's dispatch it
+  // made the IPv4 path's function larger and slower (spilled registers, the
+  // checksum left out of line) for frames that never come here
+  // (bench/RESULTS.md, "Dispatch"). ARP needs no header context.
   template <class Context>
   void receive(const Context&, bytes_view bytes) {
+    receive_packet(bytes);
+  }
+
+  [[gnu::noinline]] void receive_packet(bytes_view bytes) {
     ++stats_.received;
     const auto packet = arp::ethernet_ipv4_view::checked(bytes);
     if (!packet) {

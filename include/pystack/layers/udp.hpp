@@ -147,10 +147,10 @@ struct Port {
 namespace detail {
 template <class... Ps>
 constexpr bool udp_ports_valid(type_list<Ps...>) {
-  if constexpr (!((valid_description<Ps> && requires { Ps::port; }) && ...)) {
+  if constexpr (!((valid_description<Ps> && (requires { Ps::port; } || runtime_keyed_upper<Ps>)) && ...)) {
     return false;
   } else {
-    return all_distinct(Ps::port...);
+    return static_keys_distinct<Ps...>([](auto t) { return decltype(t)::type::port; });
   }
 }
 }  // namespace detail
@@ -208,12 +208,13 @@ class UDP<Args...>::bound {
   void receive(const Context& context, bytes_view bytes) {
     ++stats_.received;
     const auto datagram = udp::view::checked(bytes);
-    if (!datagram) {
+    // Drops are [[unlikely]] (see Ethernet's receive).
+    if (!datagram) [[unlikely]] {
       ++stats_.malformed;
       return;
     }
     const auto& ip = context.template get<ipv4::view>();
-    if (!datagram->verify_checksum(ip.source(), ip.final_destination())) {
+    if (!datagram->verify_checksum(ip.source(), ip.final_destination())) [[unlikely]] {
       ++stats_.bad_checksum;
       return;
     }
@@ -221,7 +222,7 @@ class UDP<Args...>::bound {
     const bool delivered = dispatch_by_key(
         uppers_, datagram->destination_port(), [](auto& app) { return std::remove_reference_t<decltype(app)>::port; },
         [&](auto& app) { app.receive(up, datagram->payload()); });
-    if (!delivered) ++stats_.no_listener;
+    if (!delivered) [[unlikely]] ++stats_.no_listener;
   }
 
   // Sends `payload` from `source_port` to `destination`:`destination_port`.
@@ -254,11 +255,17 @@ class UDP<Args...>::bound {
  private:
   template <class... Ts>
   static constexpr bool ports_distinct(std::tuple<Ts...>*) {
-    return all_distinct(Ts::port...);
+    return static_keys_distinct<Ts...>([](auto t) { return decltype(t)::type::port; });
   }
   template <class... Ts>
   static constexpr bool port_used(std::uint16_t port, std::tuple<Ts...>*) {
-    return ((Ts::port == port) || ...);
+    return ([&] {
+      if constexpr (runtime_keyed_upper<Ts>) {
+        return false;  // its ports are known at run time only: ask its table
+      } else {
+        return Ts::port == port;
+      }
+    }() || ...);
   }
 
   Lower& lower_;

@@ -61,6 +61,15 @@ concept ip_upper = layer_description<D> && requires {
   { D::ip_protocol } -> std::convertible_to<std::uint8_t>;
 };
 
+// An upper whose keys are decided at run time: the runtime facade's table of
+// erased layers (runtime/adapters.hpp, `dynamic_uppers`). Its description
+// and its bound layer say `runtime_keyed = true` and carry no constant key;
+// the bound layer's `accepts(key)` says whether something is registered for
+// `key`. Composition checks and dispatch treat it as matching any key that
+// no constant-keyed sibling claims.
+template <class U>
+concept runtime_keyed_upper = requires { requires U::runtime_keyed; };
+
 // A type list for the descriptions a layer was given.
 template <class... Ts>
 struct type_list {
@@ -73,6 +82,23 @@ template <class... Keys>
 constexpr bool all_distinct(Keys... keys) {
   constexpr std::size_t n = sizeof...(Keys);
   const std::uint32_t values[n == 0 ? 1 : n] = {static_cast<std::uint32_t>(keys)...};
+  for (std::size_t i = 0; i < n; ++i)
+    for (std::size_t j = i + 1; j < n; ++j)
+      if (values[i] == values[j]) return false;
+  return true;
+}
+
+// True when no two uppers with a constant key share it (a run-time keyed
+// upper has none). `key_of(std::type_identity<T>{})` gives bound type T's key.
+template <class... Ts, class KeyOf>
+constexpr bool static_keys_distinct(KeyOf key_of) {
+  std::uint32_t values[sizeof...(Ts) + 1] = {};
+  std::size_t n = 0;
+  (
+      [&] {
+        if constexpr (!runtime_keyed_upper<Ts>) values[n++] = static_cast<std::uint32_t>(key_of(std::type_identity<Ts>{}));
+      }(),
+      ...);
   for (std::size_t i = 0; i < n; ++i)
     for (std::size_t j = i + 1; j < n; ++j)
       if (values[i] == values[j]) return false;
@@ -145,18 +171,20 @@ template <class... Us>
 constexpr bool link_uppers_valid(type_list<Us...>) {
   if constexpr (sizeof...(Us) == 0) {
     return false;
-  } else if constexpr (!(ethernet_upper<Us> && ...)) {
+  } else if constexpr (!((ethernet_upper<Us> || runtime_keyed_upper<Us>) && ...)) {
     return false;
   } else {
-    return all_distinct(static_cast<std::uint32_t>(Us::ethertype)...) && (valid_description<Us> && ...);
+    return static_keys_distinct<Us...>([](auto t) { return decltype(t)::type::ethertype; }) &&
+           (valid_description<Us> && ...);
   }
 }
 template <class... Us>
 constexpr bool ip_uppers_valid(type_list<Us...>) {
-  if constexpr (!(ip_upper<Us> && ...)) {
+  if constexpr (!((ip_upper<Us> || runtime_keyed_upper<Us>) && ...)) {
     return false;
   } else {
-    return all_distinct(static_cast<std::uint32_t>(Us::ip_protocol)...) && (valid_description<Us> && ...);
+    return static_keys_distinct<Us...>([](auto t) { return decltype(t)::type::ip_protocol; }) &&
+           (valid_description<Us> && ...);
   }
 }
 }  // namespace detail
@@ -278,17 +306,31 @@ bool all_idle(const Tuple& uppers) {
 
 // Dispatch: hands the payload to the first upper whose key matches, and says
 // whether one did. `key_of` maps a bound layer type to its key. This is the
-// compile-time table: a fold over the uppers' constant keys.
+// compile-time table: a fold over the uppers' constant keys. A run-time keyed
+// upper is asked afterwards, so a constant key always wins; a stack without
+// one pays nothing for it.
 template <class Tuple, class Key, class KeyOf, class Deliver>
 constexpr bool dispatch_by_key(Tuple& uppers, Key key, KeyOf key_of, Deliver&& deliver) {
   bool delivered = false;
-  std::apply(
-      [&](auto&... each) {
-        ((!delivered && key == key_of(each) ? (deliver(each), delivered = true) : false), ...);
-      },
-      uppers);
+  const auto try_static = [&](auto& each) {
+    if constexpr (!runtime_keyed_upper<std::remove_cvref_t<decltype(each)>>) {
+      if (!delivered && key == key_of(each)) {
+        deliver(each);
+        delivered = true;
+      }
+    }
+  };
+  const auto try_runtime = [&](auto& each) {
+    if constexpr (runtime_keyed_upper<std::remove_cvref_t<decltype(each)>>) {
+      if (!delivered && each.accepts(key)) {
+        deliver(each);
+        delivered = true;
+      }
+    }
+  };
+  std::apply([&](auto&... each) { (try_static(each), ...); }, uppers);
+  std::apply([&](auto&... each) { (try_runtime(each), ...); }, uppers);
   return delivered;
 }
-
 
 }  // namespace pystack

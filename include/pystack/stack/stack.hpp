@@ -216,14 +216,18 @@ class Stack<Link, Uppers...>::on {
 
   // Sleeps until the device may have frames, a command or stop() arrives, or
   // the next deadline; with a virtual clock, never sleeps.
-  void wait_for_work() {
+  // `limit`: wake by then at the latest (the graceful close's deadline,
+  // which no layer's timer may push back).
+  void wait_for_work(std::optional<instant> limit = std::nullopt) {
     pollfd fds[2];
     nfds_t count = 0;
     fds[count++] = pollfd{wake_fd_, POLLIN, 0};
     if (const int fd = device_.wait_fd(); fd >= 0) fds[count++] = pollfd{fd, POLLIN, 0};
     timespec timeout{};
     timespec* timeout_ptr = nullptr;
-    if (auto next = next_event()) {
+    std::optional<instant> next = next_event();
+    if (limit && (!next || *limit < *next)) next = limit;
+    if (next) {
       const duration left = std::max(duration::zero(), *next - clock_.now());
       timeout.tv_sec = static_cast<time_t>(std::chrono::duration_cast<std::chrono::seconds>(left).count());
       timeout.tv_nsec = static_cast<long>((left - std::chrono::seconds(timeout.tv_sec)).count());
@@ -244,7 +248,7 @@ class Stack<Link, Uppers...>::on {
     const instant give_up = clock_.now() + options_.stop_timeout;
     while (!link_.idle() && clock_.now() < give_up) {
       process();
-      if constexpr (!Clock::is_virtual) wait_for_work();
+      if constexpr (!Clock::is_virtual) wait_for_work(give_up);
       else break;
     }
   }

@@ -1,0 +1,203 @@
+// What lets a static layer run behind the facade's virtual boundary: an
+// upper description that dispatches at run time, and a lower that forwards
+// through the virtual interface.
+//
+// A static layer names its uppers at compile time (`IP<ICMP<>, UDP<...>>`)
+// and reaches its lower through a reference (stack/layer.hpp). To put the
+// same layer into a stack built at run time, runtime/layers.hpp instantiates
+// it as
+//
+//     IP<Policy, dynamic_uppers<ip_protocol_key>>::bound<dynamic_lower>
+//
+// - `dynamic_uppers<Key>` is one upper description whose bound object is a
+//   run-time table (`upper_table`) from key to `runtime::layer*`. The static
+//   layer's dispatch asks it (`accepts(key)`) once no constant-keyed upper
+//   matched, and hands it the payload with the typed context; it turns the
+//   context into a `header_set` and makes the one virtual call of the
+//   boundary. `Key` says what the key is and where it is read.
+// - `dynamic_lower` has the members a static layer calls on its lower
+//   (`services`, `send`, `send_ipv4`, `make_header`, `transmit`) and forwards
+//   each through the virtual interface of the runtime layer below. Hooks
+//   cross as `outgoing_hook`.
+//
+// So an adapted layer runs the static layer's own code; only the two edges
+// differ.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <type_traits>
+#include <utility>
+
+#include "pystack/layers/hooks.hpp"
+#include "pystack/runtime/header_set.hpp"
+#include "pystack/runtime/layer.hpp"
+#include "pystack/runtime/outgoing_hook.hpp"
+#include "pystack/stack/buffer.hpp"
+#include "pystack/stack/layer.hpp"
+#include "pystack/wire/ethernet.hpp"
+#include "pystack/wire/ipv4.hpp"
+#include "pystack/wire/tcp.hpp"
+#include "pystack/wire/udp.hpp"
+
+namespace pystack::runtime {
+
+// ---------------------------------------------------------------------------
+// Keys: what a layer dispatches by, and where in the context it is read.
+//
+// A key policy K provides:
+//
+// | expression             | meaning |
+// | ---------------------- | ------- |
+// | `K::type`              | the key's type |
+// | `K::of(context)`       | the key of the packet whose typed context (ending with this layer's header) is given |
+// | `K::resolves_ipv4`     | true when the table also answers for ARP (the link's table) |
+// | `K::headroom_above`    | the most header bytes the layers above may prepend |
+
+struct ethertype_key {
+  using type = std::uint16_t;
+  static constexpr bool resolves_ipv4 = true;
+  static constexpr std::size_t headroom_above = ipv4::max_header_size + tcp::max_header_size;
+  template <class Context>
+  static type of(const Context& context) noexcept {
+    return context.template get<eth::view>().ethertype();
+  }
+};
+
+struct ip_protocol_key {
+  using type = std::uint8_t;
+  static constexpr bool resolves_ipv4 = false;
+  static constexpr std::size_t headroom_above = tcp::max_header_size;
+  template <class Context>
+  static type of(const Context& context) noexcept {
+    return context.template get<ipv4::view>().protocol();
+  }
+};
+
+struct udp_port_key {
+  using type = std::uint16_t;
+  static constexpr bool resolves_ipv4 = false;
+  static constexpr std::size_t headroom_above = 0;
+  template <class Context>
+  static type of(const Context& context) noexcept {
+    return context.template get<udp::view>().destination_port();
+  }
+};
+
+// The layer tag of a run-time table: an upper of any kind.
+struct dynamic_tag {};
+
+// ---------------------------------------------------------------------------
+// dynamic_uppers<Key>: a static layer's uppers, registered at run time.
+
+template <class Key>
+struct dynamic_uppers {
+  using layer_tag = dynamic_tag;
+  static constexpr bool runtime_keyed = true;
+  static constexpr bool valid = true;
+
+  template <class Lower>
+  class bound : public upper_table {
+   public:
+    static constexpr bool runtime_keyed = true;
+    static constexpr bool resolves_ipv4 = Key::resolves_ipv4;
+    static constexpr std::size_t max_header_size = 0;
+    static constexpr std::size_t path_header_size = Key::headroom_above;
+
+    explicit bound(Lower&) noexcept {}
+    bound(const bound&) = delete;
+    bound& operator=(const bound&) = delete;
+
+    template <class T>
+    static constexpr bool contains() {
+      return std::is_same_v<T, bound>;
+    }
+    template <class T>
+    T& find() noexcept {
+      return *this;
+    }
+
+    bool accepts(typename Key::type key) const noexcept { return registered(key) != nullptr; }
+
+    // The erased boundary: one virtual call to the layer registered for the key.
+    template <class Context>
+    void receive(const Context& context, bytes_view payload) {
+      deliver(Key::of(context), header_set::from(context), payload);
+    }
+
+    // As the link's resolver (Ethernet asks its uppers for one at compile
+    // time): forwarded to the registered layer that resolves IPv4, if any.
+    std::optional<mac_address> lookup(ipv4_address address) const {
+      const layer* arp = resolver();
+      return arp ? arp->lookup(address) : std::nullopt;
+    }
+    void hold(ipv4_address address, frame held) {
+      layer* arp = resolver();
+      if (arp == nullptr || !arp->hold(address, std::move(held))) ++unresolved_;
+    }
+    // IPv4 frames dropped because no resolver was registered.
+    std::uint64_t unresolved() const noexcept { return unresolved_; }
+
+    void start() { start_all(); }
+    void stop() { stop_all(); }
+    bool idle() const { return all_idle(); }
+    std::optional<instant> next_deadline() const { return earliest_deadline(); }
+    void on_timer(instant now) { fire_due(now); }
+
+   private:
+    std::uint64_t unresolved_ = 0;
+  };
+};
+
+// ---------------------------------------------------------------------------
+// dynamic_lower: the lower of a static layer behind the facade.
+
+class dynamic_lower {
+ public:
+  // What ARP leaves in front of its packets: the largest Ethernet header.
+  static constexpr std::size_t max_header_size = eth::header_size + eth::max_vlan_tags * eth::vlan_tag_size;
+
+  // Forwards to whatever `owner` (the runtime layer that holds the static
+  // one) has as its lower at the time of each call.
+  explicit dynamic_lower(layer& owner) noexcept : owner_(owner) {}
+  dynamic_lower(const dynamic_lower&) = delete;
+  dynamic_lower& operator=(const dynamic_lower&) = delete;
+
+  stack_services& services() noexcept { return owner_.services(); }
+
+  bool transmit(bytes_view whole_frame) {
+    layer* below = owner_.lower();
+    return below != nullptr && below->transmit(whole_frame);
+  }
+
+  template <class Hook = no_hook>
+  bool send(frame_buffer& frame_to_send, mac_address destination, std::uint16_t ethertype, Hook&& hook = {}) {
+    layer* below = owner_.lower();
+    return below != nullptr && below->send_frame(frame_to_send, destination, ethertype, erase_hook(hook));
+  }
+
+  template <class Hook = no_hook>
+  bool send_ipv4(frame datagram, ipv4_address next_hop, Hook&& hook = {}) {
+    layer* below = owner_.lower();
+    return below != nullptr && below->send_ipv4(std::move(datagram), next_hop, erase_hook(hook));
+  }
+
+  ipv4::repr make_header(ipv4_address destination, std::uint8_t protocol) {
+    if (layer* below = owner_.lower()) return below->make_ipv4_header(destination, protocol);
+    ipv4::repr header{.source = ipv4_address::any(), .destination = destination};
+    header.protocol = protocol;
+    return header;
+  }
+
+  template <class Hook = no_hook>
+  bool send(frame datagram, ipv4::repr header, Hook&& hook = {}) {
+    layer* below = owner_.lower();
+    return below != nullptr && below->send_datagram(std::move(datagram), header, erase_hook(hook));
+  }
+
+ private:
+  layer& owner_;
+};
+
+}  // namespace pystack::runtime

@@ -1,0 +1,522 @@
+// The runtime facade's layer: a small virtual interface that each static
+// layer is adapted to (runtime/adapters.hpp, runtime/layers.hpp), so that
+// stacks can be put together while the program runs, as the original's
+// "Stack crafting" does:
+//
+//     runtime::ethernet_layer eth(device, config);
+//     runtime::ip_layer ip;
+//     runtime::arp_layer arp;
+//     runtime::udp_layer udp;
+//     eth.register_layer(ip);
+//     eth.register_layer(arp);
+//     ip.register_layer(udp);
+//
+// Types are erased at layer boundaries only (design.md, "The runtime facade
+// wraps the static stack"): inside an adapted layer the code is the static
+// layer's own, and crossing from one layer to the next is one virtual call.
+//
+// A runtime layer L provides:
+//
+// | expression                         | meaning |
+// | ---------------------------------- | ------- |
+// | `l.name()`                         | "Ethernet", "IP", "UDP", ... as in the original |
+// | `l.key()`                          | the EtherType, IP protocol or port its lower dispatches to it by |
+// | `l.needs()`, `l.offers()`          | the service it needs from its lower and offers its uppers (`service`) |
+// | `l.register_upper(key, upper)`     | dispatch frames with `key` to `upper` (original: `register_upper_layer`) |
+// | `l.register_lower(lower)`          | send through `lower` (original: `register_lower_layer`) |
+// | `l.register_layer(upper)`          | both at once, under `upper.key()` (original: `register_layer`) |
+// | `l.unregister_upper(key)`          | stop dispatching `key` (original: `unregister_upper_layer`) |
+// | `l.receive(headers, payload)`      | a packet for this layer, with the `header_set` of the layers below |
+// | `l.start()`, `l.stop()`, `l.idle()`, `l.next_deadline()`, `l.on_timer(now)` | as for static layers (stack/layer.hpp) |
+// | `l.services()`                     | the stack it belongs to: configuration, clock, buffers, loop |
+//
+// and, depending on what it offers, the send entry points its uppers call
+// (`transmit`, `send_frame`, `send_ipv4`, `make_ipv4_header`,
+// `send_datagram`, `send_udp`). Those a layer does not offer answer false.
+//
+// Threads: like the static stack, a runtime stack belongs to its loop thread.
+// The composition calls above may be made from any thread: while the loop
+// runs they are commands run on it (`stack_services::call`), so a table is
+// never changed under a frame being dispatched.
+//
+// Errors: API misuse returns `expected<..., runtime::error>` (the library's
+// convention, stack/stack.hpp); nothing here throws on the packet path.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "pystack/runtime/header_set.hpp"
+#include "pystack/runtime/outgoing_hook.hpp"
+#include "pystack/stack/buffer.hpp"
+#include "pystack/stack/clock.hpp"
+#include "pystack/stack/interface.hpp"
+#include "pystack/wire/address.hpp"
+#include "pystack/wire/bytes.hpp"
+#include "pystack/wire/error.hpp"
+#include "pystack/wire/ipv4.hpp"
+
+namespace pystack::runtime {
+
+// ---------------------------------------------------------------------------
+// Errors of the facade's API
+
+enum class errc : std::uint8_t {
+  key_in_use,          // something is registered under that key already (a port bound twice)
+  no_such_upper,       // nothing is registered under that key
+  takes_no_uppers,     // ARP, ICMP and applications carry nothing above them
+  incompatible_lower,  // the lower does not offer what this layer needs (UDP on Ethernet)
+  not_attached,        // the layer is on no stack: register it first
+  already_running,     // run() while the loop runs
+  already_bound,       // bind() or connect() on an application that has a port
+  not_bound,           // an operation that needs a bound or connected application
+  no_free_port,        // every ephemeral port is taken
+  bad_address,         // not a dotted-quad address (names need a DNS layer)
+  send_failed,         // the stack dropped it (no buffer, too big, no route); see the layers' stats
+  timed_out,           // a blocking call's time ran out
+  closed,              // the application or connection was closed, or the stack stopped
+  busy,                // the layer has connections or listeners: close them first
+  device,              // the device could not be opened
+  host,                // the host's facts could not be read
+  unsupported,         // a capability this stack was built without
+};
+
+inline const char* to_string(errc code) noexcept {
+  switch (code) {
+    case errc::key_in_use: return "key in use";
+    case errc::no_such_upper: return "no such upper layer";
+    case errc::takes_no_uppers: return "layer takes no upper layers";
+    case errc::incompatible_lower: return "incompatible lower layer";
+    case errc::not_attached: return "not attached to a stack";
+    case errc::already_running: return "already running";
+    case errc::already_bound: return "already bound";
+    case errc::not_bound: return "not bound";
+    case errc::no_free_port: return "no free port";
+    case errc::bad_address: return "bad address";
+    case errc::send_failed: return "send failed";
+    case errc::timed_out: return "timed out";
+    case errc::closed: return "closed";
+    case errc::busy: return "busy";
+    case errc::device: return "device error";
+    case errc::host: return "host error";
+    case errc::unsupported: return "unsupported";
+  }
+  return "unknown";
+}
+
+struct error {
+  errc code = errc::unsupported;
+  std::string detail{};
+
+  std::string message() const { return detail.empty() ? to_string(code) : std::string(to_string(code)) + ": " + detail; }
+  friend bool operator==(const error& e, errc c) noexcept { return e.code == c; }
+};
+
+// ---------------------------------------------------------------------------
+// What a layer needs from its lower and offers its uppers
+
+enum class service : std::uint8_t {
+  none,     // nothing (ARP and ICMP offer nothing; applications neither)
+  link,     // Ethernet: frames to a MAC address, IPv4 to a next hop, address resolution
+  network,  // IPv4: headers and datagrams to an address
+  udp,      // UDP: datagrams from a port
+  tcp,      // TCP: connections
+};
+
+inline const char* to_string(service s) noexcept {
+  switch (s) {
+    case service::none: return "nothing";
+    case service::link: return "a link layer";
+    case service::network: return "a network layer";
+    case service::udp: return "UDP";
+    case service::tcp: return "TCP";
+  }
+  return "unknown";
+}
+
+// ---------------------------------------------------------------------------
+// The stack a layer belongs to
+
+// A non-owning reference to a `void()` callable, valid during the call it
+// is passed to (a command run on the loop thread while its caller waits).
+class command_ref {
+ public:
+  template <class F>
+    requires(!std::is_same_v<std::remove_cvref_t<F>, command_ref>)
+  command_ref(F& f) noexcept  // NOLINT: implicit, as a parameter type
+      : object_(const_cast<void*>(static_cast<const void*>(std::addressof(f)))),
+        call_([](void* o) { (*static_cast<F*>(o))(); }) {}
+  void operator()() const { call_(object_); }
+
+ private:
+  void* object_;
+  void (*call_)(void*);
+};
+
+// What every layer reaches through its lower: the configuration, the clock,
+// the frame buffers and the loop. The link layer at the bottom of a runtime
+// stack (runtime::ethernet_layer) is the one that implements it.
+class stack_services {
+ public:
+  virtual const interface_config& config() const noexcept = 0;
+  virtual instant now() const noexcept = 0;
+  virtual buffer_pool& pool() noexcept = 0;
+  // A frame with room in front for every header a runtime stack can have.
+  virtual frame allocate_frame() noexcept = 0;
+  // Runs `command` where the stack's state may be touched: inline on the
+  // loop thread (or when no loop runs), else as a command queued to the loop,
+  // waiting until it has run. An exception it throws reaches the caller.
+  virtual void call(command_ref command) = 0;
+  // True when the calling thread may touch the stack now (it is the loop's,
+  // or no loop runs): blocking here would wait for itself.
+  virtual bool in_stack_context() const noexcept = 0;
+
+ protected:
+  stack_services() = default;
+  ~stack_services() = default;
+};
+
+// Runs `f` through `services.call` and returns its result.
+template <class F>
+auto in_stack(stack_services& services, F&& f) -> std::invoke_result_t<F&> {
+  using result = std::invoke_result_t<F&>;
+  if constexpr (std::is_void_v<result>) {
+    services.call(f);
+  } else {
+    std::optional<result> out;
+    auto command = [&] { out.emplace(f()); };
+    services.call(command);
+    return std::move(*out);
+  }
+}
+
+// The services of a layer on no stack: nothing to send with (no buffers),
+// time stands still, commands run at once.
+class detached_services final : public stack_services {
+ public:
+  detached_services() : pool_(0) {}
+  const interface_config& config() const noexcept override { return config_; }
+  instant now() const noexcept override { return {}; }
+  buffer_pool& pool() noexcept override { return pool_; }
+  frame allocate_frame() noexcept override { return pool_.acquire(0); }
+  void call(command_ref command) override { command(); }
+  bool in_stack_context() const noexcept override { return true; }
+
+ private:
+  interface_config config_{};
+  buffer_pool pool_;
+};
+
+class layer;
+class tcp_service;  // runtime/tcp.hpp
+
+// ---------------------------------------------------------------------------
+// A run-time dispatch table: key -> layer
+
+// The uppers of a layer, by key (EtherType, IP protocol, port). Kept sorted
+// for a binary search; changed only by registration, never per frame.
+class upper_table {
+ public:
+  struct entry {
+    std::uint32_t key;
+    layer* target;
+  };
+
+  // False when `key` is taken.
+  bool add(std::uint32_t key, layer& target) {
+    auto at = lower_bound(key);
+    if (at != entries_.end() && at->key == key) return false;
+    entries_.insert(at, entry{key, &target});
+    return true;
+  }
+  // The layer that was registered under `key`, now removed, or null.
+  layer* remove(std::uint32_t key) noexcept {
+    auto at = lower_bound(key);
+    if (at == entries_.end() || at->key != key) return nullptr;
+    layer* removed = at->target;
+    entries_.erase(at);
+    return removed;
+  }
+  // Removes every key `target` is registered under.
+  void remove_all(const layer& target) noexcept {
+    std::erase_if(entries_, [&](const entry& e) { return e.target == &target; });
+  }
+  void clear() noexcept { entries_.clear(); }
+
+  layer* registered(std::uint32_t key) const noexcept {
+    auto at = std::lower_bound(entries_.begin(), entries_.end(), key,
+                               [](const entry& e, std::uint32_t k) { return e.key < k; });
+    return at != entries_.end() && at->key == key ? at->target : nullptr;
+  }
+  const std::vector<entry>& entries() const noexcept { return entries_; }
+  std::size_t size() const noexcept { return entries_.size(); }
+
+  // ---- forwarding to the registered layers (defined after `layer`) ----
+  inline void deliver(std::uint32_t key, const header_set& headers, bytes_view payload);
+  inline void start_all();
+  inline void stop_all();
+  inline bool all_idle() const;
+  inline std::optional<instant> earliest_deadline() const;
+  inline void fire_due(instant now);
+  // The registered layer that resolves IPv4 next hops (ARP), or null.
+  inline layer* resolver() const noexcept;
+
+  // Frames whose key had no registered layer once dispatch reached the table
+  // (the static layer counts its own "unknown" too; this counts a race
+  // between its check and a deregistration, which cannot happen on the loop
+  // thread, so it stays zero in a correct program).
+  std::uint64_t unclaimed() const noexcept { return unclaimed_; }
+
+  // Called by `start_all` before the uppers start: the link layer learns
+  // that its loop is running (runtime/ethernet.hpp).
+  void on_start(void (*hook)(void*), void* context) noexcept {
+    start_hook_ = hook;
+    start_context_ = context;
+  }
+
+ private:
+  std::vector<entry>::iterator lower_bound(std::uint32_t key) {
+    return std::lower_bound(entries_.begin(), entries_.end(), key,
+                            [](const entry& e, std::uint32_t k) { return e.key < k; });
+  }
+
+  std::vector<entry> entries_;
+  std::uint64_t unclaimed_ = 0;
+  void (*start_hook_)(void*) = nullptr;
+  void* start_context_ = nullptr;
+};
+
+// ---------------------------------------------------------------------------
+// The layer
+
+class layer {
+ public:
+  layer(const layer&) = delete;
+  layer& operator=(const layer&) = delete;
+  virtual ~layer() = default;
+
+  std::string_view name() const noexcept { return name_; }
+  // The key the lower dispatches to this layer by.
+  virtual std::uint32_t key() const noexcept = 0;
+  virtual service needs() const noexcept = 0;
+  virtual service offers() const noexcept { return service::none; }
+
+  // ---- composition ----
+
+  expected<void, error> register_upper(std::uint32_t key, layer& upper) {
+    return in_stack(services(), [&]() -> expected<void, error> { return add_upper(key, upper); });
+  }
+
+  expected<void, error> register_lower(layer& lower) {
+    if (lower.offers() != needs() || needs() == service::none) {
+      return error{errc::incompatible_lower, std::string(name()) + " needs " + to_string(needs()) + ", " +
+                                                 std::string(lower.name()) + " offers " + to_string(lower.offers())};
+    }
+    return in_stack(lower.services(), [&]() -> expected<void, error> {
+      set_lower(&lower);
+      return {};
+    });
+  }
+
+  // Registers `upper` under its own key and makes this layer its lower. A
+  // key of 0 means "none yet" (an application before bind: 0 is no
+  // EtherType, and no port a datagram may be sent to): such a layer only
+  // gets its lower, and registers itself once it has a key.
+  expected<void, error> register_layer(layer& upper) {
+    if (upper.needs() != offers() || offers() == service::none) {
+      return error{errc::incompatible_lower, std::string(upper.name()) + " needs " + to_string(upper.needs()) +
+                                                 ", " + std::string(name()) + " offers " + to_string(offers())};
+    }
+    return in_stack(services(), [&]() -> expected<void, error> {
+      if (upper.key() == 0) {
+        upper.set_lower(this);
+        return {};
+      }
+      if (auto added = add_upper(upper.key(), upper); !added) return added;
+      upper.set_lower(this);
+      return {};
+    });
+  }
+
+  expected<void, error> unregister_upper(std::uint32_t key) {
+    return in_stack(services(), [&]() -> expected<void, error> {
+      upper_table* table = uppers();
+      if (table == nullptr) return error{errc::takes_no_uppers, std::string(name())};
+      if (table->remove(key) == nullptr) {
+        return error{errc::no_such_upper, std::string(name()) + " has nothing under " + std::to_string(key)};
+      }
+      return {};
+    });
+  }
+
+  layer* lower() const noexcept { return lower_; }
+
+  // Makes every layer that sends through this one send through `successor`
+  // instead (a layer being replaced: set_custom_session). On the stack's thread.
+  void hand_over_dependents(layer& successor) {
+    const std::vector<layer*> moving = dependents_;
+    for (layer* dependent : moving) dependent->set_lower(&successor);
+  }
+  // The layer registered under `key`, or null. On the stack's thread.
+  layer* upper(std::uint32_t key) noexcept {
+    upper_table* table = uppers();
+    return table ? table->registered(key) : nullptr;
+  }
+  // True when an upper may take `key`: nothing is registered under it (a
+  // transport layer also asks the host's kernel, see runtime/host_sockets.hpp).
+  // On the stack's thread.
+  virtual bool upper_key_free(std::uint32_t key) { return uppers() != nullptr && upper(key) == nullptr; }
+
+  // The stack this layer belongs to, through its lower; a detached layer has
+  // services of its own that send nothing.
+  virtual stack_services& services() noexcept { return lower_ ? lower_->services() : detached_; }
+
+  // ---- receive path and lifecycle ----
+
+  virtual void receive(const header_set& headers, bytes_view payload) = 0;
+  virtual void start() {}
+  virtual void stop() {}
+  virtual bool idle() const { return true; }
+  virtual std::optional<instant> next_deadline() const { return std::nullopt; }
+  virtual void on_timer(instant) {}
+
+  // ---- what a layer offers its uppers on the send path ----
+
+  // link: a complete frame; a frame to a MAC address; an IPv4 datagram to a
+  // next hop (resolved through the resolver registered on the link).
+  virtual bool transmit(bytes_view) { return false; }
+  virtual bool send_frame(frame_buffer&, mac_address, std::uint16_t, const outgoing_hook&) { return false; }
+  virtual bool send_ipv4(frame, ipv4_address, const outgoing_hook&) { return false; }
+  // resolver (ARP, registered on a link).
+  virtual bool resolves_ipv4() const noexcept { return false; }
+  virtual std::optional<mac_address> lookup(ipv4_address) const { return std::nullopt; }
+  virtual bool hold(ipv4_address, frame) { return false; }
+  // network: a header for a datagram to `destination`, and the datagram.
+  virtual ipv4::repr make_ipv4_header(ipv4_address destination, std::uint8_t protocol) {
+    ipv4::repr header{.source = services().config().address, .destination = destination};
+    header.protocol = protocol;
+    return header;
+  }
+  virtual bool send_datagram(frame, const ipv4::repr&, const outgoing_hook&) { return false; }
+  // udp: a datagram from `source_port`.
+  virtual bool send_udp(std::uint16_t, ipv4_address, std::uint16_t, bytes_view, const outgoing_hook&) {
+    return false;
+  }
+  // tcp: connections by id (runtime/tcp.hpp); null for a layer without.
+  virtual tcp_service* as_tcp() noexcept { return nullptr; }
+
+ protected:
+  explicit layer(std::string name) : name_(std::move(name)) {}
+
+  // The layer's table of uppers, or null for a layer that takes none.
+  virtual upper_table* uppers() noexcept { return nullptr; }
+  virtual const upper_table* uppers() const noexcept { return const_cast<layer*>(this)->uppers(); }
+
+  // Takes the layer out of its stack: out of its lower's table, and its
+  // uppers lose it as their lower. Every destructor of a layer with a table
+  // or a lower calls it while the derived object still exists.
+  void detach() noexcept {
+    auto unlink = [&] {
+      if (lower_ != nullptr) {
+        if (upper_table* table = lower_->uppers()) table->remove_all(*this);
+      }
+      set_lower(nullptr);
+      if (upper_table* table = uppers()) table->clear();
+      for (layer* dependent : dependents_) dependent->lower_ = nullptr;
+      dependents_.clear();
+    };
+    try {
+      services().call(unlink);
+    } catch (...) {
+      // `call` throws only what the command throws, and unlink does not.
+    }
+  }
+
+  // Registers under `key` without the thread hop (already in the stack).
+  expected<void, error> add_upper(std::uint32_t key, layer& upper) {
+    upper_table* table = uppers();
+    if (table == nullptr) return error{errc::takes_no_uppers, std::string(name())};
+    if (&upper == this) return error{errc::incompatible_lower, "a layer cannot be its own upper"};
+    if (!table->add(key, upper)) {
+      return error{errc::key_in_use, std::string(name()) + " already has " +
+                                         std::string(table->registered(key)->name()) + " under " + std::to_string(key)};
+    }
+    return {};
+  }
+
+ private:
+  // Changes the lower, keeping each lower's list of the layers that send
+  // through it (registered under a key or not), so that a lower going away
+  // can tell them all. On the stack's thread.
+  void set_lower(layer* lower) {
+    if (lower_ == lower) return;
+    if (lower_ != nullptr) std::erase(lower_->dependents_, this);
+    lower_ = lower;
+    if (lower_ != nullptr) lower_->dependents_.push_back(this);
+  }
+
+  friend class upper_table;
+
+  std::string name_;
+  layer* lower_ = nullptr;
+  std::vector<layer*> dependents_;  // the layers whose lower this is
+  detached_services detached_;
+};
+
+// ---------------------------------------------------------------------------
+// upper_table's forwarding, now that `layer` is complete. Iteration is by
+// index so that a layer may (un)register others from inside the call (a
+// timer that closes a connection): the table is read afresh each step.
+
+inline void upper_table::deliver(std::uint32_t key, const header_set& headers, bytes_view payload) {
+  layer* target = registered(key);
+  if (target == nullptr) {
+    ++unclaimed_;
+    return;
+  }
+  target->receive(headers, payload);
+}
+
+inline void upper_table::start_all() {
+  if (start_hook_ != nullptr) start_hook_(start_context_);
+  for (std::size_t i = 0; i < entries_.size(); ++i) entries_[i].target->start();
+}
+
+inline void upper_table::stop_all() {
+  for (std::size_t i = 0; i < entries_.size(); ++i) entries_[i].target->stop();
+}
+
+inline bool upper_table::all_idle() const {
+  return std::all_of(entries_.begin(), entries_.end(), [](const entry& e) { return e.target->idle(); });
+}
+
+inline std::optional<instant> upper_table::earliest_deadline() const {
+  std::optional<instant> best;
+  for (const entry& e : entries_) {
+    if (auto d = e.target->next_deadline(); d && (!best || *d < *best)) best = d;
+  }
+  return best;
+}
+
+inline void upper_table::fire_due(instant now) {
+  for (std::size_t i = 0; i < entries_.size(); ++i) {
+    layer* target = entries_[i].target;
+    if (auto d = target->next_deadline(); d && *d <= now) target->on_timer(now);
+  }
+}
+
+inline layer* upper_table::resolver() const noexcept {
+  for (const entry& e : entries_)
+    if (e.target->resolves_ipv4()) return e.target;
+  return nullptr;
+}
+
+}  // namespace pystack::runtime

@@ -1,0 +1,473 @@
+// The static TCP layer (layers/tcp.hpp) as a runtime layer, and the
+// interface through which the facade's TCP applications use it.
+//
+//     runtime::tcp_layer tcp;                 // TCP<Session<tcp_default_policy>, ...>
+//     ip.register_layer(tcp);
+//     runtime::basic_tcp_layer<MyPolicy> t2;  // TCP<Session<MyPolicy>, ...>: set_custom_session
+//
+// The static layer keeps every connection; what crosses the boundary is a
+// connection's id. A runtime application is a `tcp_handler`; the static
+// layer talks to a small `tcp_proxy` per connection, the application type it
+// was given, which forwards each call to the handler (or to nobody once the
+// handler has gone: a handler's destruction aborts its connections instead
+// of leaving the layer a dangling pointer).
+//
+// - Active opens go through the static layer's `connect(address, port, app)`
+//   with a proxy the adapter owns.
+// - Passive opens on ports chosen at run time: the adapter instantiates the
+//   static layer as `TCP<Session<Policy>, any_port_listener>`. The static
+//   layer's listener dispatch (`dispatch_by_key`, stack/layer.hpp) asks a
+//   run-time keyed listener whether it `accepts(port)` after its constant
+//   ports, so a SYN to a port some handler `tcp_listen`ed on makes a
+//   connection in SYN-RECEIVED with a fresh proxy, which asks that handler
+//   (`tcp_accept`) which handler serves it: the listener itself, a shared
+//   application, or a new instance (the original's four `bind` modes live in
+//   TCPApplication). The listener's table is reached through the adapter
+//   that is delivering the segment (a thread-local set around each call into
+//   the static layer), since the static layer constructs listeners and
+//   per-connection applications itself.
+//
+// | tcp_service                         | meaning |
+// | ----------------------------------- | ------- |
+// | `tcp_connect(address, port, h)`     | active open; `h` gets the connection's calls |
+// | `tcp_listen(port, h)`, `tcp_unlisten(port)` | accept on `port`, asking `h` |
+// | `tcp_send(id, bytes)`               | buffers what fits; returns how much it took |
+// | `tcp_close(id)`, `tcp_abort(id)`    | FIN after the buffered data; RST |
+// | `tcp_connection(id)`                | endpoints and state of a live connection |
+// | `tcp_forget(h)`                     | `h` is going away: its listeners end, its connections are aborted |
+//
+// Everything here runs on the stack's thread.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "pystack/layers/tcp.hpp"
+#include "pystack/runtime/adapters.hpp"
+#include "pystack/runtime/header_set.hpp"
+#include "pystack/runtime/host_sockets.hpp"
+#include "pystack/runtime/layer.hpp"
+#include "pystack/wire/ethernet.hpp"
+#include "pystack/wire/ipv4.hpp"
+#include "pystack/wire/tcp.hpp"
+
+namespace pystack::runtime {
+
+// What a live connection is, seen from outside the static layer.
+struct tcp_connection_info {
+  connection_id id{};
+  tcp_endpoint local{};
+  tcp_endpoint remote{};
+  tcp_state state = tcp_state::closed;
+  bool passive = false;
+};
+
+template <class Connection>
+tcp_connection_info info_of(const Connection& c) {
+  return {c.id(), c.local(), c.remote(), c.state(), c.passive()};
+}
+
+// A TCP application of the facade. Every call comes on the stack's thread.
+class tcp_handler {
+ public:
+  // ---- connection events, called with the static layer's connection ----
+  template <class Connection>
+  void on_connect(Connection& c) {
+    tcp_connected(info_of(c));
+  }
+  template <class Connection>
+  void on_data(Connection& c, bytes_view data) {
+    tcp_data(c.id(), data);
+  }
+  template <class Connection>
+  void on_peer_closed(Connection& c) {
+    tcp_peer_closed(c.id());
+  }
+  template <class Connection>
+  void on_closed(Connection& c, close_reason why) {
+    tcp_closed(c.id(), why);
+  }
+  template <class Connection>
+  void on_writable(Connection& c) {
+    tcp_writable(c.id());
+  }
+  template <class Context>
+  void hook_incoming(const Context& context, const tcp::view& segment) {
+    header_set set = header_set::from(context);
+    set.put(segment);
+    tcp_incoming(set, segment.payload());
+  }
+  // Every segment sent on the handler's connections, before it is emitted.
+  virtual void hook_outgoing(tcp::repr&) {}
+  virtual void hook_outgoing(ipv4::repr&) {}
+  virtual void hook_outgoing(eth::repr&) {}
+
+  // ---- as a listener (tcp_listen) ----
+
+  // A SYN came for the port: the handler that serves the connection, or
+  // null to refuse it (it is reset once it would be established).
+  virtual tcp_handler* tcp_accept(const tcp_endpoint& /*local*/, const tcp_endpoint& /*remote*/) { return nullptr; }
+  // A connection it accepted is established; `server` is the handler that
+  // tcp_accept chose.
+  virtual void tcp_established(const tcp_connection_info& /*connection*/, tcp_handler& /*server*/) {}
+  // Whether a SYN for its port is to be taken now (a full backlog says no:
+  // the SYN is answered with RST at once).
+  virtual bool tcp_can_accept() const { return true; }
+  // The stack is stopping: no more connections will come.
+  virtual void tcp_stopping() {}
+
+ protected:
+  tcp_handler() = default;
+  ~tcp_handler() = default;
+
+  virtual void tcp_connected(const tcp_connection_info& connection) = 0;
+  virtual void tcp_data(connection_id id, bytes_view data) = 0;
+  virtual void tcp_peer_closed(connection_id id) = 0;
+  virtual void tcp_closed(connection_id id, close_reason why) = 0;
+  virtual void tcp_writable(connection_id id) = 0;
+  // Every segment of the handler's connections, SYN included, with its headers.
+  virtual void tcp_incoming(const header_set& headers, bytes_view payload) = 0;
+};
+
+// What a layer offering `service::tcp` answers (layer::as_tcp()).
+class tcp_service {
+ public:
+  virtual expected<connection_id, tcp_error> tcp_connect(ipv4_address address, std::uint16_t port,
+                                                         tcp_handler& handler) = 0;
+  // False when the port is taken (a listener or a connection has it).
+  virtual bool tcp_listen(std::uint16_t port, tcp_handler& listener) = 0;
+  virtual void tcp_unlisten(std::uint16_t port) = 0;
+  virtual expected<std::size_t, tcp_error> tcp_send(connection_id id, bytes_view data) = 0;
+  virtual expected<void, tcp_error> tcp_close(connection_id id) = 0;
+  virtual expected<void, tcp_error> tcp_abort(connection_id id) = 0;
+  virtual std::optional<tcp_connection_info> tcp_connection(connection_id id) = 0;
+  virtual std::size_t tcp_connection_count() const = 0;
+  virtual std::size_t tcp_listener_count() const = 0;
+  virtual void tcp_forget(tcp_handler& handler) = 0;
+
+ protected:
+  tcp_service() = default;
+  ~tcp_service() = default;
+};
+
+class tcp_proxy;
+
+namespace detail {
+
+// The adapter's side of a proxy, independent of the TCP policy.
+class tcp_router {
+ public:
+  virtual tcp_handler* listener_for(std::uint16_t port) noexcept = 0;
+  virtual void proxy_made(tcp_proxy& proxy) = 0;
+  virtual void proxy_gone(tcp_proxy& proxy) noexcept = 0;
+  virtual void proxy_finished(tcp_proxy& proxy) = 0;
+
+ protected:
+  ~tcp_router() = default;
+};
+
+// The adapter that is handing a segment to its static layer on this thread.
+inline tcp_router*& current_router() noexcept {
+  thread_local tcp_router* router = nullptr;
+  return router;
+}
+
+class router_scope {
+ public:
+  explicit router_scope(tcp_router* router) noexcept : previous_(current_router()) { current_router() = router; }
+  ~router_scope() { current_router() = previous_; }
+  router_scope(const router_scope&) = delete;
+  router_scope& operator=(const router_scope&) = delete;
+
+ private:
+  tcp_router* previous_;
+};
+
+}  // namespace detail
+
+// The application the static layer sees for each runtime connection.
+class tcp_proxy {
+ public:
+  // A passive connection's: made by the static layer in its listener, while
+  // the adapter delivering the SYN is the current router.
+  tcp_proxy() : router_(detail::current_router()) {
+    if (router_ != nullptr) router_->proxy_made(*this);
+  }
+  // An active connection's.
+  tcp_proxy(detail::tcp_router& router, tcp_handler& handler) : router_(&router), handler_(&handler), resolved_(true) {
+    router_->proxy_made(*this);
+  }
+  tcp_proxy(const tcp_proxy&) = delete;
+  tcp_proxy& operator=(const tcp_proxy&) = delete;
+  ~tcp_proxy() {
+    if (router_ != nullptr) router_->proxy_gone(*this);
+  }
+
+  template <class Connection>
+  void on_connect(Connection& c) {
+    id_ = c.id();
+    resolve(c.local(), c.remote());
+    if (handler_ == nullptr) {
+      static_cast<void>(c.abort());  // refused, or its handler went away
+      return;
+    }
+    handler_->on_connect(c);
+    if (listener_ != nullptr && c.state() != tcp_state::closed) listener_->tcp_established(info_of(c), *handler_);
+  }
+  template <class Connection>
+  void on_data(Connection& c, bytes_view data) {
+    id_ = c.id();
+    if (handler_ != nullptr) handler_->on_data(c, data);
+  }
+  template <class Connection>
+  void on_peer_closed(Connection& c) {
+    if (handler_ != nullptr) handler_->on_peer_closed(c);
+  }
+  template <class Connection>
+  void on_closed(Connection& c, close_reason why) {
+    tcp_handler* handler = std::exchange(handler_, nullptr);
+    if (handler != nullptr) handler->on_closed(c, why);
+    if (router_ != nullptr) router_->proxy_finished(*this);
+  }
+  template <class Connection>
+  void on_writable(Connection& c) {
+    if (handler_ != nullptr) handler_->on_writable(c);
+  }
+  template <class Context>
+  void hook_incoming(const Context& context, const tcp::view& segment) {
+    const auto& ip = context.template get<ipv4::view>();
+    resolve({ip.destination(), segment.destination_port()}, {ip.source(), segment.source_port()});
+    if (handler_ != nullptr) handler_->hook_incoming(context, segment);
+  }
+  void hook_outgoing(tcp::repr& header) {
+    if (handler_ != nullptr) handler_->hook_outgoing(header);
+  }
+  void hook_outgoing(ipv4::repr& header) {
+    if (handler_ != nullptr) handler_->hook_outgoing(header);
+  }
+  void hook_outgoing(eth::repr& header) {
+    if (handler_ != nullptr) handler_->hook_outgoing(header);
+  }
+
+  tcp_handler* handler() const noexcept { return handler_; }
+  tcp_handler* listener() const noexcept { return listener_; }
+  std::optional<connection_id> id() const noexcept { return id_; }
+
+ private:
+  template <class Policy>
+  friend class basic_tcp_layer;
+
+  // A passive connection learns its handler from the listener of its port,
+  // on its first call (the SYN's hook_incoming).
+  void resolve(const tcp_endpoint& local, const tcp_endpoint& remote) {
+    if (resolved_) return;
+    resolved_ = true;
+    if (router_ == nullptr) return;
+    listener_ = router_->listener_for(local.port);
+    if (listener_ != nullptr) handler_ = listener_->tcp_accept(local, remote);
+  }
+
+  detail::tcp_router* router_ = nullptr;
+  tcp_handler* handler_ = nullptr;
+  tcp_handler* listener_ = nullptr;
+  std::optional<connection_id> id_;
+  bool resolved_ = false;
+};
+
+// The static layer's listener argument for ports chosen at run time.
+struct any_port_listener {};
+
+}  // namespace pystack::runtime
+
+// The static layer learns of the run-time listener through its own listener
+// traits: `any_port_listener` is a listener (`is_tcp_listen`) whose entry is
+// run-time keyed (stack/layer.hpp's `runtime_keyed_upper`), so its
+// `dispatch_by_key` asks `accepts(port)` after every constant port; each
+// connection it accepts gets its own `tcp_proxy`.
+namespace pystack::detail {
+template <>
+struct is_tcp_listen<runtime::any_port_listener> : std::true_type {};
+
+template <>
+struct tcp_listener<runtime::any_port_listener> {
+  static constexpr std::uint16_t port = 0;  // no constant port: 0 is never a SYN's
+  static constexpr bool shared = false;
+  static constexpr bool runtime_keyed = true;
+  using application = runtime::tcp_proxy;
+  bool accepts(std::uint16_t p) const noexcept {
+    runtime::detail::tcp_router* router = runtime::detail::current_router();
+    if (router == nullptr) return false;
+    runtime::tcp_handler* listener = router->listener_for(p);
+    return listener != nullptr && listener->tcp_can_accept();
+  }
+};
+}  // namespace pystack::detail
+
+namespace pystack::runtime {
+
+template <class Policy = tcp_default_policy>
+class basic_tcp_layer : public layer, public tcp_service, private detail::tcp_router {
+ public:
+  using static_layer = typename TCP<Session<Policy>, any_port_listener>::template bound<dynamic_lower>;
+
+  basic_tcp_layer() : layer("TCP"), lower_(*this), tcp_(lower_) {}
+  ~basic_tcp_layer() override {
+    detach();
+    // The static layer (destroyed next) frees the passive proxies; they must
+    // not call back into this half-destroyed adapter.
+    for (tcp_proxy* p : proxies_) p->router_ = nullptr;
+  }
+
+  std::uint32_t key() const noexcept override { return tcp::ip_protocol; }
+  service needs() const noexcept override { return service::network; }
+  service offers() const noexcept override { return service::tcp; }
+  tcp_service* as_tcp() noexcept override { return this; }
+
+  // The static layer reads the Ethernet and IPv4 headers below it; a
+  // segment without them is counted here instead of guessed at.
+  void receive(const header_set& set, bytes_view payload) override {
+    if (!set.ethernet() || !set.ip()) {
+      ++missing_headers_;
+      return;
+    }
+    const detail::router_scope scope(router());
+    bury();
+    tcp_.receive(pystack::headers<eth::view, ipv4::view>(set.timestamp(), *set.ethernet(), *set.ip()), payload);
+  }
+  void start() override { tcp_.start(); }
+  void stop() override {
+    const detail::router_scope scope(router());
+    tcp_.stop();
+    for (const auto& [port, listener] : listeners_) listener->tcp_stopping();
+  }
+  bool idle() const override { return tcp_.idle(); }
+  std::optional<instant> next_deadline() const override { return tcp_.next_deadline(); }
+  void on_timer(instant now) override {
+    const detail::router_scope scope(router());
+    bury();
+    tcp_.on_timer(now);
+  }
+
+  // ---- tcp_service ----
+  expected<connection_id, tcp_error> tcp_connect(ipv4_address address, std::uint16_t port,
+                                                 tcp_handler& handler) override {
+    const detail::router_scope scope(router());
+    bury();
+    auto proxy = std::make_unique<tcp_proxy>(static_cast<detail::tcp_router&>(*this), handler);
+    auto id = tcp_.connect(address, port, *proxy);
+    if (id) {
+      proxy->id_ = *id;
+      active_.push_back(std::move(proxy));
+    }
+    return id;
+  }
+  bool tcp_listen(std::uint16_t port, tcp_handler& listener) override {
+    if (!upper_key_free(port)) return false;
+    listeners_.emplace(port, &listener);
+    return true;
+  }
+  void tcp_unlisten(std::uint16_t port) override { listeners_.erase(port); }
+  expected<std::size_t, tcp_error> tcp_send(connection_id id, bytes_view data) override {
+    const detail::router_scope scope(router());
+    return tcp_.send(id, data);
+  }
+  expected<void, tcp_error> tcp_close(connection_id id) override {
+    const detail::router_scope scope(router());
+    return tcp_.close(id);
+  }
+  expected<void, tcp_error> tcp_abort(connection_id id) override {
+    const detail::router_scope scope(router());
+    return tcp_.abort(id);
+  }
+  std::optional<tcp_connection_info> tcp_connection(connection_id id) override {
+    if (auto* c = tcp_.find_connection(id)) return info_of(*c);
+    return std::nullopt;
+  }
+  std::size_t tcp_connection_count() const override { return tcp_.connection_count(); }
+  std::size_t tcp_listener_count() const override { return listeners_.size(); }
+  void tcp_forget(tcp_handler& handler) override {
+    std::erase_if(listeners_, [&](const auto& entry) { return entry.second == &handler; });
+    // Connections that could still bring it data are reset; those it has
+    // closed already finish their closing handshake without it.
+    std::vector<connection_id> orphaned;
+    for (tcp_proxy* p : proxies_) {
+      if (p->listener_ == &handler) p->listener_ = nullptr;
+      if (p->handler_ != &handler) continue;
+      p->handler_ = nullptr;
+      if (!p->id_) continue;
+      if (auto* c = tcp_.find_connection(*p->id_)) {
+        switch (c->state()) {
+          case tcp_state::syn_sent:
+          case tcp_state::syn_received:
+          case tcp_state::established:
+          case tcp_state::close_wait: orphaned.push_back(*p->id_); break;
+          default: break;
+        }
+      }
+    }
+    const detail::router_scope scope(router());
+    for (const connection_id id : orphaned) static_cast<void>(tcp_.abort(id));
+  }
+
+  // A port is free when no listener or connection of this layer has it
+  // and, in shared-address mode, no kernel socket holds it
+  // (runtime/host_sockets.hpp). On the stack's thread.
+  bool upper_key_free(std::uint32_t port) override {
+    if (port == 0 || port > 0xffff) return false;
+    const auto p = static_cast<std::uint16_t>(port);
+    if (listeners_.contains(p) || tcp_.port_in_use(p)) return false;
+    if (!host_sockets_) return true;
+    const auto held = host_sockets_->port_in_use(transport::tcp, services().config().address, p);
+    return held && !*held;
+  }
+  // Shared-address mode: also ask the host's kernel (these tables); null: do not.
+  void set_host_sockets(std::shared_ptr<const host_socket_tables> tables) noexcept { host_sockets_ = std::move(tables); }
+  bool checks_host_sockets() const noexcept { return host_sockets_ != nullptr; }
+
+  const tcp_stats& stats() const noexcept { return tcp_.stats(); }
+  std::uint64_t missing_headers() const noexcept { return missing_headers_; }
+  Policy& policy() noexcept { return tcp_.current_policy(); }
+  static_layer& static_implementation() noexcept { return tcp_; }
+
+ private:
+  // ---- tcp_router ----
+  tcp_handler* listener_for(std::uint16_t port) noexcept override {
+    const auto found = listeners_.find(port);
+    return found == listeners_.end() ? nullptr : found->second;
+  }
+  void proxy_made(tcp_proxy& proxy) override { proxies_.push_back(&proxy); }
+  void proxy_gone(tcp_proxy& proxy) noexcept override { std::erase(proxies_, &proxy); }
+  // An active connection's proxy is ours to free, but not while the static
+  // layer is still inside its call: it goes at the next call into the layer.
+  void proxy_finished(tcp_proxy& proxy) override {
+    const auto owned = std::find_if(active_.begin(), active_.end(), [&](const auto& p) { return p.get() == &proxy; });
+    if (owned != active_.end()) {
+      finished_.push_back(std::move(*owned));
+      active_.erase(owned);
+    }
+  }
+  void bury() { finished_.clear(); }
+  detail::tcp_router* router() noexcept { return this; }
+
+  dynamic_lower lower_;
+  std::vector<tcp_proxy*> proxies_;                 // every live proxy, active and passive
+  std::vector<std::unique_ptr<tcp_proxy>> active_;  // the active opens' proxies
+  std::vector<std::unique_ptr<tcp_proxy>> finished_;
+  std::map<std::uint16_t, tcp_handler*> listeners_;
+  static_layer tcp_;  // after what its proxies reach while it is destroyed
+  std::uint64_t missing_headers_ = 0;
+  std::shared_ptr<const host_socket_tables> host_sockets_;
+};
+
+class tcp_layer : public basic_tcp_layer<> {
+ public:
+  using basic_tcp_layer::basic_tcp_layer;
+};
+
+}  // namespace pystack::runtime
