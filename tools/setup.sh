@@ -9,7 +9,7 @@ packages=(
   # tests and benchmarks
   catch2 libbenchmark-dev valgrind
   # independent oracles: Scapy (on Debian's python3), tshark, tcpdump, the kernel
-  python3 python3-scapy tshark tcpdump iproute2 ethtool iputils-ping
+  python3 python3-scapy tshark tcpdump iproute2 ethtool iputils-ping curl
   # fuzzing: libFuzzer with AddressSanitizer and UndefinedBehaviorSanitizer
   clang libclang-rt-14-dev
 )

@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# Runs examples/web_server against the Linux kernel: two network namespaces
+# made here, joined by a veth pair (shared/docs/netns-harness.md's layout).
+#
+#   stack namespace  : web_server on its end of the pair, through libpcap;
+#                      the kernel there has no address, so it stays silent
+#   kernel namespace : the Linux kernel with ping, curl and python3
+#
+# Each step checks what a user would see; the script says "ok" or "FAILED"
+# for each, and exits 1 when any failed. Everything it made (namespaces, the
+# pair, the server, temporary files) is removed on every exit path. Traffic
+# stays between the two namespaces, on private addresses.
+#
+# usage: demo_netns.sh WEB_SERVER_BINARY [CAPTURE_FILE]
+#   CAPTURE_FILE keeps web_server's recording of every frame (--pcap);
+#   without it the recording is shown and then deleted.
+set -uo pipefail
+
+server_binary=${1:?usage: demo_netns.sh WEB_SERVER_BINARY [CAPTURE_FILE]}
+[ "$(id -u)" -eq 0 ] || { echo "demo: network namespaces need root; run it as root or with sudo" >&2; exit 1; }
+for tool in ip ethtool ping curl tshark /usr/bin/python3; do
+  command -v "$tool" >/dev/null || { echo "demo: $tool is missing (tools/setup.sh installs it)" >&2; exit 1; }
+done
+
+tag=$$
+kernel_ns=pdk$tag stack_ns=pds$tag kernel_if=dk$tag stack_if=ds$tag
+subnet=$((tag % 250))
+kernel_ip=10.203.$subnet.2 stack_ip=10.203.$subnet.1
+work=$(mktemp -d)
+capture=${2:-$work/web_server.pcap}
+server_log=$work/server.log
+server_pid=
+
+cleanup() {
+  if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
+    kill -KILL "$server_pid" 2>/dev/null
+    wait "$server_pid" 2>/dev/null
+  fi
+  ip netns del "$kernel_ns" 2>/dev/null  # deleting a namespace deletes its end of the pair, and so the pair
+  ip netns del "$stack_ns" 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+failures=0
+step() { printf '\n-- %s\n' "$*"; }
+ok() { printf '   ok: %s\n' "$*"; }
+failed() { printf '   FAILED: %s\n' "$*"; failures=$((failures + 1)); }
+in_kernel() { ip netns exec "$kernel_ns" "$@"; }
+
+# Both ends are made inside the new namespaces: the root namespace never sees them.
+if ! { ip netns add "$kernel_ns" && ip netns add "$stack_ns" &&
+       ip -n "$kernel_ns" link add "$kernel_if" type veth peer name "$stack_if" netns "$stack_ns" &&
+       ip -n "$kernel_ns" addr add "$kernel_ip/24" dev "$kernel_if" &&
+       ip -n "$kernel_ns" link set lo up && ip -n "$kernel_ns" link set "$kernel_if" up &&
+       ip -n "$stack_ns" link set lo up && ip -n "$stack_ns" link set "$stack_if" up; }; then
+  echo "demo: could not make the namespaces" >&2
+  exit 1
+fi
+# The kernel would otherwise leave TCP and UDP checksums for the veth to
+# finish, and our stack, which checks them, would drop its frames
+# (netns-harness.md, "Checksum offload on veth").
+ip netns exec "$kernel_ns" ethtool -K "$kernel_if" tx off >/dev/null 2>&1
+
+cat <<EOF
+pystack demo: a user-space TCP/IP stack talking to the Linux kernel.
+
+  namespace $stack_ns, $stack_if, $stack_ip: examples/web_server, a stack that is a type,
+      Stack<Ethernet<>, IP<ICMP<>, UDP<Port<7, udp_echo>>, TCP<Session<syn_ack_5555>, Listen<80, web_page>>>, ARP<>>
+      Every SYN-ACK it sends has sequence number 5555: a policy, compiled in.
+  namespace $kernel_ns, $kernel_if, $kernel_ip: the Linux kernel, with ping, curl and python3.
+EOF
+
+ip netns exec "$stack_ns" "$server_binary" --iface "$stack_if" --ip "$stack_ip/24" --pcap "$capture" \
+  >"$server_log" 2>&1 &
+server_pid=$!
+for _ in $(seq 50); do
+  grep -qs "listening" "$server_log" && break
+  kill -0 "$server_pid" 2>/dev/null || break
+  sleep 0.1
+done
+if ! grep -qs "listening" "$server_log"; then
+  echo "demo: web_server did not start:" >&2
+  cat "$server_log" >&2
+  exit 1
+fi
+sed 's/^/   /' "$server_log"
+
+step "ping $stack_ip: the kernel's ICMP echo requests, answered by our ICMP (our ARP answers first)"
+ping_out=$(in_kernel ping -c 3 -i 0.2 -W 2 "$stack_ip" 2>&1)
+printf '%s\n' "$ping_out" | sed 's/^/   /'
+if grep -q " 3 received" <<<"$ping_out"; then ok "3 of 3 echo replies"; else failed "echo replies missing"; fi
+
+step "curl http://$stack_ip/: the kernel's TCP connects to ours; HTTP over it"
+page=$(in_kernel timeout 10 curl -sS --max-time 5 "http://$stack_ip/" 2>&1)
+printf '%s\n' "$page" | sed 's/^/   /'
+if grep -q "Our SYN-ACK carried sequence number 5555" <<<"$page" && grep -q "You asked: GET / HTTP/1.1" <<<"$page"; then
+  ok "page served by our TCP"
+else
+  failed "no page"
+fi
+
+step "UDP to port 7: a python3 socket in the kernel's namespace, echoed by our UDP"
+udp_out=$(in_kernel timeout 10 /usr/bin/python3 - "$stack_ip" <<'EOF' 2>&1
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(3)
+message = b"hello over UDP"
+s.sendto(message, (sys.argv[1], 7))
+data, sender = s.recvfrom(2048)
+print(f"sent {message!r}, got {data!r} back from {sender[0]}:{sender[1]}")
+sys.exit(0 if data == message and sender == (sys.argv[1], 7) else 1)
+EOF
+)
+udp_status=$?
+printf '%s\n' "$udp_out" | sed 's/^/   /'
+if [ "$udp_status" -eq 0 ]; then ok "datagram echoed"; else failed "no echo"; fi
+
+step "stopping web_server (SIGINT): it closes what is open and says what it served"
+kill -INT "$server_pid"
+for _ in $(seq 100); do
+  kill -0 "$server_pid" 2>/dev/null || break
+  sleep 0.1
+done
+if kill -0 "$server_pid" 2>/dev/null; then
+  failed "web_server did not stop within 10 s"
+else
+  wait "$server_pid"
+  status=$?
+  server_pid=
+  tail -n +2 "$server_log" | grep -v '"GET' | sed 's/^/   /'
+  if [ "$status" -eq 0 ]; then ok "stopped cleanly"; else failed "web_server exited with status $status"; fi
+fi
+
+step "the conversation, from web_server's own recording (--pcap), as tshark decodes it"
+# Absolute sequence numbers, so that 5555 shows; tshark verifies every
+# checksum our stack computed.
+summary=$(tshark -r "$capture" -n -o tcp.relative_sequence_numbers:FALSE -o tcp.check_checksum:TRUE \
+                 -o udp.check_checksum:TRUE -o ip.check_checksum:TRUE 2>/dev/null)
+printf '%s\n' "$summary" | sed 's/^ *//; s/^/   /'
+syn_ack_seq=$(tshark -r "$capture" -n -Y "tcp.flags.syn == 1 && tcp.flags.ack == 1 && ip.src == $stack_ip" \
+                     -T fields -e tcp.seq_raw 2>/dev/null | head -n 1)
+bad_checksums=$(tshark -r "$capture" -n -o tcp.check_checksum:TRUE -o udp.check_checksum:TRUE \
+                       -o ip.check_checksum:TRUE \
+                       -Y "tcp.checksum.status == 0 || udp.checksum.status == 0 || ip.checksum.status == 0" \
+                       2>/dev/null | wc -l)
+if [ "$syn_ack_seq" = "5555" ]; then ok "tshark reads the SYN-ACK's sequence number as 5555"; else failed "SYN-ACK sequence number '$syn_ack_seq'"; fi
+if [ "$bad_checksums" -eq 0 ]; then ok "tshark finds every checksum right"; else failed "$bad_checksums frames with a bad checksum"; fi
+
+printf '\n%s\n' "$([ "$failures" -eq 0 ] && echo "demo: every step worked" || echo "demo: $failures step(s) FAILED")"
+[ "$failures" -eq 0 ]
