@@ -21,6 +21,8 @@
 #include <string>
 #include <vector>
 
+#include "pystack/cli.hpp"
+#include "pystack/device/command_line_device.hpp"
 #include "pystack/device/impair.hpp"
 #include "pystack/device/pcap_tee.hpp"
 #include "pystack/pcap/file.hpp"
@@ -361,6 +363,123 @@ TEST_CASE("pcap_live exchanges ARP and ICMP with the kernel over a veth pair", "
   const auto kernel_stats = nic.capture_stats();
   REQUIRE(kernel_stats);
   CHECK(kernel_stats->dropped == 0);
+}
+
+// The command line a program would be run with in the stack's namespace,
+// resolved against that namespace's facts (cli.hpp).
+cli::options command_line(const veth_harness& net, std::vector<std::string> extra) {
+  std::vector<std::string> words = {"program", "--iface", net.stack_if(), "--ip", net.stack_ip().to_string() + "/24"};
+  words.insert(words.end(), extra.begin(), extra.end());
+  std::vector<const char*> argv;
+  for (const auto& w : words) argv.push_back(w.c_str());
+  auto facts = in_namespace(net.stack_ns(), [] { return host::read(); });
+  REQUIRE(facts);
+  auto options = cli::parse(static_cast<int>(argv.size()), argv.data(), *facts);
+  INFO((options ? std::string() : options.error().message()));
+  REQUIRE(options);
+  return std::move(*options);
+}
+
+TEST_CASE("command_line_device is the device --pcap and --impair ask for", "[pcap_live][netns]") {
+  REQUIRE(::geteuid() == 0);
+  veth_harness net;
+  INFO("failed setup step: " << net.failed_step());
+  REQUIRE(net.ready());
+  const auto who_has_kernel = [&] {
+    return test::arp_frame(arp::operation::request, net.stack_mac(), net.stack_ip(), {}, net.kernel_ip(),
+                           mac_address::broadcast());
+  };
+  const auto is_kernel_reply = [&](const received_frame& f) {
+    const auto a = as_arp(std::vector<byte>(f.bytes.begin(), f.bytes.end()));
+    return a && a->operation == arp::operation::reply && a->sender_protocol_address == net.kernel_ip();
+  };
+  const std::string capture = std::string(std::getenv("TEST_TMPDIR") ? std::getenv("TEST_TMPDIR") : "/tmp") + "/" +
+                              std::to_string(::getpid()) + "-command-line.pcap";
+
+  SECTION("no flags: the live interface alone, with the addresses of --ip and the interface") {
+    const auto options = command_line(net, {});
+    const interface_config config = command_line_device::config_of(options);
+    CHECK(config.mac == net.stack_mac());
+    CHECK(config.address == net.stack_ip());
+    CHECK(config.prefix_length == 24);
+    auto opened = in_namespace(net.stack_ns(), [&] { return command_line_device::open(options); });
+    REQUIRE(opened);
+    CHECK_FALSE(opened->frames_recorded());
+    CHECK_FALSE(opened->impairment_counts());
+    REQUIRE(opened->transmit(who_has_kernel()));
+    bool answered = false;
+    exchange(*opened, 3000ms, [&](const received_frame& f) { answered = answered || is_kernel_reply(f); },
+             [&] { return answered; });
+    CHECK(answered);
+    CHECK(opened->stats().frames_sent == 1);
+  }
+
+  SECTION("--pcap and --impair: delayed on the way out, and every frame on file") {
+    const auto options = command_line(net, {"--pcap", capture, "--impair", "delay=30ms,seed=3"});
+    auto opened = in_namespace(net.stack_ns(), [&] { return command_line_device::open(options); });
+    INFO((opened ? std::string() : opened.error().message));
+    REQUIRE(opened);
+    const auto sent_at = steady_clock{}.now();
+    REQUIRE(opened->transmit(who_has_kernel()));
+    std::optional<instant> answered_at;
+    std::vector<byte> reply;
+    exchange(
+        *opened, 3000ms,
+        [&](const received_frame& f) {
+          if (!answered_at && is_kernel_reply(f)) {
+            answered_at = f.timestamp;
+            reply.assign(f.bytes.begin(), f.bytes.end());
+          }
+        },
+        [&] { return answered_at.has_value(); });
+    REQUIRE(answered_at);
+    CHECK(*answered_at - sent_at >= 30ms);
+    const auto counts = opened->impairment_counts();
+    REQUIRE(counts);
+    CHECK(counts->first.offered == 1);
+    CHECK(counts->second.offered >= 1);
+    REQUIRE(opened->flush_capture());
+    CHECK(opened->frames_recorded() >= 2);
+    CHECK_FALSE(opened->capture_error());
+    auto file = pcap::reader::open(capture);
+    REQUIRE(file);
+    std::vector<std::vector<byte>> on_file;
+    for (int i = 0; i < 100; ++i) {
+      auto next = file->next();
+      REQUIRE(next);
+      if (!*next) break;
+      on_file.emplace_back((*next)->bytes.begin(), (*next)->bytes.end());
+    }
+    CHECK(std::find(on_file.begin(), on_file.end(), who_has_kernel()) != on_file.end());
+    CHECK(std::find(on_file.begin(), on_file.end(), reply) != on_file.end());
+    std::filesystem::remove(capture);
+  }
+
+  SECTION("--impair loss=1: nothing leaves, and the loss is counted") {
+    const auto options = command_line(net, {"--impair", "loss=1,seed=9"});
+    auto opened = in_namespace(net.stack_ns(), [&] { return command_line_device::open(options); });
+    REQUIRE(opened);
+    CHECK_FALSE(opened->frames_recorded());
+    CHECK(opened->transmit(who_has_kernel()));  // lost on purpose: a network does not tell the sender
+    bool answered = false;
+    exchange(*opened, 300ms, [&](const received_frame& f) { answered = answered || is_kernel_reply(f); },
+             [] { return false; });
+    CHECK_FALSE(answered);
+    REQUIRE(opened->impairment_counts());
+    CHECK(opened->impairment_counts()->first.lost == 1);
+    CHECK(opened->stats().frames_dropped == 1);
+  }
+
+  SECTION("what cannot be opened is a typed error") {
+    auto options = command_line(net, {"--pcap", "/nonexistent-directory/x.pcap"});
+    auto unwritable = in_namespace(net.stack_ns(), [&] { return command_line_device::open(options); });
+    REQUIRE_FALSE(unwritable);
+    CHECK(unwritable.error().what == device_error::code::capture_file);
+    options.interface.name = "nosuch" + std::to_string(::getpid() % 10000);
+    auto missing = in_namespace(net.stack_ns(), [&] { return command_line_device::open(options); });
+    REQUIRE_FALSE(missing);
+    CHECK(missing.error().what == device_error::code::no_such_device);
+  }
 }
 
 TEST_CASE("a capture device that is not Ethernet is refused", "[pcap_live][netns]") {
