@@ -5,11 +5,11 @@ set -euo pipefail
 
 packages=(
   # build
-  bazel-bootstrap bazel-platforms g++ libboost-dev libpcap-dev
+  bazel-bootstrap bazel-platforms g++ libboost-dev libpcap-dev libnftables-dev
   # tests and benchmarks
   catch2 libbenchmark-dev valgrind
   # independent oracles: Scapy (on Debian's python3), tshark, tcpdump, the kernel
-  python3 python3-scapy tshark tcpdump iproute2 ethtool iputils-ping curl
+  python3 python3-scapy tshark tcpdump iproute2 ethtool iputils-ping curl nftables
   # fuzzing: libFuzzer with AddressSanitizer and UndefinedBehaviorSanitizer
   clang libclang-rt-14-dev
 )

@@ -28,12 +28,14 @@
 #include "pystack/pcap/file.hpp"
 #include "pystack/wire/checksum.hpp"
 #include "tests/device/frames.hpp"
+#include "tests/netns/netns.hpp"
 
 namespace {
 using namespace pystack;
 using namespace std::chrono_literals;
 
-int sh(const std::string& command) { return std::system((command + " >/dev/null 2>&1").c_str()); }
+using netns_test::in_namespace;
+using netns_test::sh;
 
 // The namespaces, the veth pair and the addresses of one test run, named
 // after the PID so that two runs never collide; everything is deleted by the
@@ -104,29 +106,6 @@ class veth_harness {
   bool ready_ = false;
   std::string failed_step_;
 };
-
-// Runs `f` with this thread in the network namespace `name`, and returns
-// the thread to its own namespace afterwards, even when `f` throws.
-// Sockets opened meanwhile stay in `name`.
-template <class F>
-auto in_namespace(const std::string& name, F&& f) {
-  struct restore {
-    int original;
-    ~restore() {
-      if (original >= 0) {
-        ::setns(original, CLONE_NEWNET);
-        ::close(original);
-      }
-    }
-  } back{::open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC)};
-  REQUIRE(back.original >= 0);
-  const int target = ::open(("/var/run/netns/" + name).c_str(), O_RDONLY | O_CLOEXEC);
-  REQUIRE(target >= 0);
-  const int entered = ::setns(target, CLONE_NEWNET);
-  ::close(target);
-  REQUIRE(entered == 0);
-  return f();
-}
 
 // Polls the device's descriptor (and its next delivery) until `done` says
 // so or `limit` passes; hands every frame to `on_frame`.
