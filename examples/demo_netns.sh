@@ -11,14 +11,23 @@
 # pair, the server, temporary files) is removed on every exit path. Traffic
 # stays between the two namespaces, on private addresses.
 #
-# usage: demo_netns.sh WEB_SERVER_BINARY [CAPTURE_FILE]
+# usage: demo_netns.sh [--shared-address] WEB_SERVER_BINARY [CAPTURE_FILE]
 #   CAPTURE_FILE keeps web_server's recording of every frame (--pcap);
 #   without it the recording is shown and then deleted.
+#   --shared-address gives the kernel of the stack's namespace the stack's
+#   address too (the original pystack's only mode): web_server must then
+#   keep that kernel's RSTs, port unreachables and echo replies out
+#   (host/kernel_guard.hpp), and leave its firewall as it found it.
 set -uo pipefail
 
-server_binary=${1:?usage: demo_netns.sh WEB_SERVER_BINARY [CAPTURE_FILE]}
+shared=0
+if [ "${1:-}" = "--shared-address" ]; then
+  shared=1
+  shift
+fi
+server_binary=${1:?usage: demo_netns.sh [--shared-address] WEB_SERVER_BINARY [CAPTURE_FILE]}
 [ "$(id -u)" -eq 0 ] || { echo "demo: network namespaces need root; run it as root or with sudo" >&2; exit 1; }
-for tool in ip ethtool ping curl tshark /usr/bin/python3; do
+for tool in ip ethtool ping curl tshark nft /usr/bin/python3; do
   command -v "$tool" >/dev/null || { echo "demo: $tool is missing (tools/setup.sh installs it)" >&2; exit 1; }
 done
 
@@ -58,6 +67,10 @@ if ! { ip netns add "$kernel_ns" && ip netns add "$stack_ns" &&
   echo "demo: could not make the namespaces" >&2
   exit 1
 fi
+if [ "$shared" -eq 1 ]; then
+  ip -n "$stack_ns" addr add "$stack_ip/24" dev "$stack_if" || { echo "demo: could not share the address" >&2; exit 1; }
+fi
+firewall_before=$(ip netns exec "$stack_ns" nft list ruleset 2>&1)
 # The kernel would otherwise leave TCP and UDP checksums for the veth to
 # finish, and our stack, which checks them, would drop its frames
 # (netns-harness.md, "Checksum offload on veth").
@@ -71,6 +84,9 @@ pystack demo: a user-space TCP/IP stack talking to the Linux kernel.
       Every SYN-ACK it sends has sequence number 5555: a policy, compiled in.
   namespace $kernel_ns, $kernel_if, $kernel_ip: the Linux kernel, with ping, curl and python3.
 EOF
+if [ "$shared" -eq 1 ]; then
+  echo "  The kernel of $stack_ns has $stack_ip too, as with the original pystack on a host's own address."
+fi
 
 ip netns exec "$stack_ns" "$server_binary" --iface "$stack_if" --ip "$stack_ip/24" --pcap "$capture" \
   >"$server_log" 2>&1 &
@@ -91,6 +107,7 @@ step "ping $stack_ip: the kernel's ICMP echo requests, answered by our ICMP (our
 ping_out=$(in_kernel ping -c 3 -i 0.2 -W 2 "$stack_ip" 2>&1)
 printf '%s\n' "$ping_out" | sed 's/^/   /'
 if grep -q " 3 received" <<<"$ping_out"; then ok "3 of 3 echo replies"; else failed "echo replies missing"; fi
+if grep -q "DUP!" <<<"$ping_out"; then failed "duplicate echo replies: the kernel answered too"; fi
 
 step "curl http://$stack_ip/: the kernel's TCP connects to ours; HTTP over it"
 page=$(in_kernel timeout 10 curl -sS --max-time 5 "http://$stack_ip/" 2>&1)
@@ -129,8 +146,17 @@ else
   wait "$server_pid"
   status=$?
   server_pid=
-  tail -n +2 "$server_log" | grep -v '"GET' | sed 's/^/   /'
+  grep -E '^web_server: (stopped|[0-9]+ frames recorded|capture)' "$server_log" | sed 's/^/   /'
   if [ "$status" -eq 0 ]; then ok "stopped cleanly"; else failed "web_server exited with status $status"; fi
+fi
+
+if [ "$shared" -eq 1 ]; then
+  step "the firewall of $stack_ns after web_server ended"
+  if [ "$(ip netns exec "$stack_ns" nft list ruleset 2>&1)" = "$firewall_before" ]; then
+    ok "exactly as before: the guard's table went with the program"
+  else
+    failed "the firewall changed"
+  fi
 fi
 
 step "the conversation, from web_server's own recording (--pcap), as tshark decodes it"

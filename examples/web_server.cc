@@ -11,18 +11,25 @@
 //
 //     web_server --iface veth0 --ip 10.0.0.1/24 [--pcap run.pcap] [--impair loss=0.05,seed=7]
 //
-// The stack answers on its own address; give it one the kernel of that
-// interface does not have, or the kernel will answer too (and reset our
-// connections). Stops on SIGINT or SIGTERM, closing open connections
-// gracefully, then prints what it served. tools/demo.sh runs it against the
+// The stack answers on the address of --ip. When that is the interface's own
+// (the original's only mode), the kernel sees the same traffic and would
+// answer for itself: a RST to every SYN for port 80, a port unreachable for
+// every datagram to port 7, a second echo reply to every ping. A
+// kernel_guard (host/kernel_guard.hpp) holds those back while the program
+// runs, and the kernel removes its rules however the program ends. Stops on
+// SIGINT or SIGTERM, closing open connections gracefully, then prints what
+// it served. tools/demo.sh runs it against the
 // kernel's ping and curl in two network namespaces.
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
+#include <optional>
 #include <string>
 #include <string_view>
 
 #include "pystack/cli.hpp"
 #include "pystack/device/command_line_device.hpp"
+#include "pystack/host/kernel_guard.hpp"
 #include "pystack/layers/arp.hpp"
 #include "pystack/layers/ethernet.hpp"
 #include "pystack/layers/icmp.hpp"
@@ -98,6 +105,22 @@ extern "C" void stop_on_signal(int) {
   if (running_stack != nullptr) running_stack->stop();  // async-signal-safe: an atomic store and an eventfd write
 }
 
+// Keeps the kernel's own answers out of our ports when it has our address.
+expected<std::optional<kernel_guard>, guard_error> guard_if_shared(const cli::options& options) {
+  const auto& own = options.interface.addresses;
+  const bool shared = std::any_of(own.begin(), own.end(), [&](const ipv4_interface_address& a) {
+    return a.address == options.address.address;
+  });
+  if (!shared) return std::optional<kernel_guard>{};
+  auto guard = kernel_guard::open(options.address.address);
+  if (!guard) return guard.error();
+  for (auto claimed : {guard->claim(kernel_guard::transport::tcp, 80), guard->claim(kernel_guard::transport::udp, 7),
+                       guard->silence_echo_replies(true)}) {
+    if (!claimed) return claimed.error();
+  }
+  return std::optional<kernel_guard>(std::move(*guard));
+}
+
 constexpr cli::program program{
     .name = "web_server",
     .summary = "Serves HTTP on port 80, echoes UDP on port 7 and answers ping, from user space; "
@@ -113,6 +136,17 @@ int main(int argc, char** argv) {
   if (!device) {
     std::fprintf(stderr, "web_server: %s: %s\n", to_string(device.error().what), device.error().message.c_str());
     return 1;
+  }
+  auto guard = guard_if_shared(options);
+  if (!guard) {
+    std::fprintf(stderr, "web_server: %s is the interface's own address, and the kernel's answers for it cannot be held back: %s\n",
+                 options.address.address.to_string().c_str(), guard.error().message.c_str());
+    return 1;
+  }
+  if (*guard) {
+    std::printf("web_server: the kernel shares %s; its answers for 80/tcp, 7/udp and ping are held back while we run "
+                "(nftables table %s, which the kernel removes when we exit)\n",
+                options.address.address.to_string().c_str(), (*guard)->table_name().c_str());
   }
   web_stack stack(std::move(*device), steady_clock{}, command_line_device::config_of(options));
 
