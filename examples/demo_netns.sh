@@ -11,7 +11,10 @@
 # pair, the server, temporary files) is removed on every exit path. Traffic
 # stays between the two namespaces, on private addresses.
 #
-# usage: demo_netns.sh [--shared-address] WEB_SERVER_BINARY [CAPTURE_FILE]
+# Then the same for examples/echo_server, the original's EchoServer on the
+# runtime facade PyStack, with two kernel clients at once.
+#
+# usage: demo_netns.sh [--shared-address] WEB_SERVER ECHO_SERVER [CAPTURE_FILE]
 #   CAPTURE_FILE keeps web_server's recording of every frame (--pcap);
 #   without it the recording is shown and then deleted.
 #   --shared-address gives the kernel of the stack's namespace the stack's
@@ -25,7 +28,9 @@ if [ "${1:-}" = "--shared-address" ]; then
   shared=1
   shift
 fi
-server_binary=${1:?usage: demo_netns.sh [--shared-address] WEB_SERVER_BINARY [CAPTURE_FILE]}
+usage="usage: demo_netns.sh [--shared-address] WEB_SERVER ECHO_SERVER [CAPTURE_FILE]"
+web_server=${1:?$usage}
+echo_server=${2:?$usage}
 [ "$(id -u)" -eq 0 ] || { echo "demo: network namespaces need root; run it as root or with sudo" >&2; exit 1; }
 for tool in ip ethtool ping curl tshark nft /usr/bin/python3; do
   command -v "$tool" >/dev/null || { echo "demo: $tool is missing (tools/setup.sh installs it)" >&2; exit 1; }
@@ -36,8 +41,8 @@ kernel_ns=pdk$tag stack_ns=pds$tag kernel_if=dk$tag stack_if=ds$tag
 subnet=$((tag % 250))
 kernel_ip=10.203.$subnet.2 stack_ip=10.203.$subnet.1
 work=$(mktemp -d)
-capture=${2:-$work/web_server.pcap}
-server_log=$work/server.log
+capture=${3:-$work/web_server.pcap}
+server_log=
 server_pid=
 
 cleanup() {
@@ -88,20 +93,47 @@ if [ "$shared" -eq 1 ]; then
   echo "  The kernel of $stack_ns has $stack_ip too, as with the original pystack on a host's own address."
 fi
 
-ip netns exec "$stack_ns" "$server_binary" --iface "$stack_if" --ip "$stack_ip/24" --pcap "$capture" \
-  >"$server_log" 2>&1 &
-server_pid=$!
-for _ in $(seq 50); do
-  grep -qs "listening" "$server_log" && break
-  kill -0 "$server_pid" 2>/dev/null || break
-  sleep 0.1
-done
-if ! grep -qs "listening" "$server_log"; then
-  echo "demo: web_server did not start:" >&2
-  cat "$server_log" >&2
-  exit 1
-fi
-sed 's/^/   /' "$server_log"
+# Starts a server in the stack's namespace and waits until it listens.
+start_server() {
+  local name=$1
+  shift
+  server_log=$work/$name.log
+  ip netns exec "$stack_ns" "$@" --iface "$stack_if" --ip "$stack_ip/24" >"$server_log" 2>&1 &
+  server_pid=$!
+  for _ in $(seq 50); do
+    grep -qs "listening" "$server_log" && break
+    kill -0 "$server_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if ! grep -qs "listening" "$server_log"; then
+    echo "demo: $name did not start:" >&2
+    cat "$server_log" >&2
+    exit 1
+  fi
+  sed 's/^/   /' "$server_log"
+}
+
+# SIGINT, as a user's Ctrl-C: the server closes what is open and reports.
+stop_server() {
+  local name=$1
+  step "stopping $name (SIGINT): it closes what is open and says what it did"
+  kill -INT "$server_pid"
+  for _ in $(seq 100); do
+    kill -0 "$server_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$server_pid" 2>/dev/null; then
+    failed "$name did not stop within 10 s"
+    return
+  fi
+  wait "$server_pid"
+  local status=$?
+  server_pid=
+  grep -E "^$name: (stopped|[0-9]+ frames recorded|capture)" "$server_log" | sed 's/^/   /'
+  if [ "$status" -eq 0 ]; then ok "stopped cleanly"; else failed "$name exited with status $status"; fi
+}
+
+start_server web_server "$web_server" --pcap "$capture"
 
 step "ping $stack_ip: the kernel's ICMP echo requests, answered by our ICMP (our ARP answers first)"
 ping_out=$(in_kernel ping -c 3 -i 0.2 -W 2 "$stack_ip" 2>&1)
@@ -134,21 +166,7 @@ udp_status=$?
 printf '%s\n' "$udp_out" | sed 's/^/   /'
 if [ "$udp_status" -eq 0 ]; then ok "datagram echoed"; else failed "no echo"; fi
 
-step "stopping web_server (SIGINT): it closes what is open and says what it served"
-kill -INT "$server_pid"
-for _ in $(seq 100); do
-  kill -0 "$server_pid" 2>/dev/null || break
-  sleep 0.1
-done
-if kill -0 "$server_pid" 2>/dev/null; then
-  failed "web_server did not stop within 10 s"
-else
-  wait "$server_pid"
-  status=$?
-  server_pid=
-  grep -E '^web_server: (stopped|[0-9]+ frames recorded|capture)' "$server_log" | sed 's/^/   /'
-  if [ "$status" -eq 0 ]; then ok "stopped cleanly"; else failed "web_server exited with status $status"; fi
-fi
+stop_server web_server
 
 if [ "$shared" -eq 1 ]; then
   step "the firewall of $stack_ns after web_server ended"
@@ -173,6 +191,41 @@ bad_checksums=$(tshark -r "$capture" -n -o tcp.check_checksum:TRUE -o udp.check_
                        2>/dev/null | wc -l)
 if [ "$syn_ack_seq" = "5555" ]; then ok "tshark reads the SYN-ACK's sequence number as 5555"; else failed "SYN-ACK sequence number '$syn_ack_seq'"; fi
 if [ "$bad_checksums" -eq 0 ]; then ok "tshark finds every checksum right"; else failed "$bad_checksums frames with a bad checksum"; fi
+
+printf '\n%s\n' "Next, the original's EchoServer on the runtime facade: PyStack, a TCPApplication bound with
+bind(8888, self, False) and listen(5), one instance shared by every client, answering each by its id."
+start_server echo_server "$echo_server" --port 8888
+
+step "two kernel clients at once, 200 kB each, every byte echoed to the one who sent it"
+echo_out=$(in_kernel timeout 20 /usr/bin/python3 - "$stack_ip" <<'EOF' 2>&1
+import socket, sys, threading
+address = (sys.argv[1], 8888)
+results = {}
+def client(name, size):
+    message = bytes((ord(name[0]) + i * 7) % 256 for i in range(size))
+    with socket.create_connection(address, timeout=10) as s:
+        sender = threading.Thread(target=s.sendall, args=(message,))
+        sender.start()
+        got = bytearray()
+        while len(got) < len(message):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            got += chunk
+        sender.join()
+    results[name] = got == message
+    print(f"{name}: sent {size} bytes, {'got every one back' if results[name] else f'got {len(got)} back, not the same'}")
+threads = [threading.Thread(target=client, args=(name, 200_000)) for name in ("alice", "bob")]
+for t in threads: t.start()
+for t in threads: t.join()
+sys.exit(0 if len(results) == 2 and all(results.values()) else 1)
+EOF
+)
+echo_status=$?
+printf '%s\n' "$echo_out" | sed 's/^/   /'
+grep -E "^echo_server: connection" "$server_log" | sed 's/^/   /'
+if [ "$echo_status" -eq 0 ]; then ok "both clients got their own bytes back"; else failed "echo"; fi
+stop_server echo_server
 
 printf '\n%s\n' "$([ "$failures" -eq 0 ] && echo "demo: every step worked" || echo "demo: $failures step(s) FAILED")"
 [ "$failures" -eq 0 ]

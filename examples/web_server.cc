@@ -20,7 +20,6 @@
 // SIGINT or SIGTERM, closing open connections gracefully, then prints what
 // it served. tools/demo.sh runs it against the
 // kernel's ping and curl in two network namespaces.
-#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <optional>
@@ -107,11 +106,7 @@ extern "C" void stop_on_signal(int) {
 
 // Keeps the kernel's own answers out of our ports when it has our address.
 expected<std::optional<kernel_guard>, guard_error> guard_if_shared(const cli::options& options) {
-  const auto& own = options.interface.addresses;
-  const bool shared = std::any_of(own.begin(), own.end(), [&](const ipv4_interface_address& a) {
-    return a.address == options.address.address;
-  });
-  if (!shared) return std::optional<kernel_guard>{};
+  if (!options.shares_interface_address()) return std::optional<kernel_guard>{};
   auto guard = kernel_guard::open(options.address.address);
   if (!guard) return guard.error();
   for (auto claimed : {guard->claim(kernel_guard::transport::tcp, 80), guard->claim(kernel_guard::transport::udp, 7),

@@ -14,10 +14,10 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 tools/setup.sh
-if ! log=$(bazel build //examples:web_server 2>&1); then
+if ! log=$(bazel build //examples:web_server //examples:echo_server 2>&1); then
   grep -v linux-sandbox <<<"$log" >&2
   exit 1
 fi
 capture=()
 [ $# -ge 1 ] && capture=("$(realpath -m "$1")")
-exec examples/demo_netns.sh bazel-bin/examples/web_server "${capture[@]}"
+exec examples/demo_netns.sh bazel-bin/examples/web_server bazel-bin/examples/echo_server "${capture[@]}"

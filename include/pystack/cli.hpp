@@ -33,6 +33,7 @@
 // line, and exits 1 when the host's facts cannot be read at all.
 #pragma once
 
+#include <charconv>
 #include <cstdio>
 #include <cstdlib>
 #include <optional>
@@ -103,6 +104,16 @@ struct options {
   // The program's own flags in the order given: (name without "--", value);
   // the value is empty for flags that take none.
   std::vector<std::pair<std::string, std::string>> extra;
+
+  // True when --ip is one of the interface's own addresses: the kernel then
+  // sees the stack's traffic as its own and answers for ports it has no
+  // socket on, unless a kernel_guard (host/kernel_guard.hpp) holds it back.
+  bool shares_interface_address() const noexcept {
+    for (const auto& own : interface.addresses) {
+      if (own.address == address.address) return true;
+    }
+    return false;
+  }
 
   bool has(std::string_view name) const noexcept {
     for (const auto& [n, v] : extra) {
@@ -455,6 +466,27 @@ inline expected<options, error> parse(int argc, const char* const* argv, const h
   const std::string name = detail::program_name(p, argc, argv);
   std::fprintf(stderr, "%s: %s\nTry '%s --help'.\n", name.c_str(), e.message().c_str(), name.c_str());
   std::exit(2);
+}
+
+// A program's own port flag (`--port 8080`): 1-65535, else `fallback` when
+// the flag was not given.
+inline expected<std::uint16_t, error> port_value(const options& o, std::string_view name, std::uint16_t fallback) {
+  const auto text = o.value(name);
+  if (!text) return fallback;
+  unsigned port = 0;
+  const auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), port);
+  if (ec != std::errc{} || end != text->data() + text->size() || port == 0 || port > 65535) {
+    return detail::make_error(errc::bad_value, name, "'" + std::string(*text) + "' is not a port number 1-65535");
+  }
+  return static_cast<std::uint16_t>(port);
+}
+
+// port_value, reporting a bad value the way fail() does.
+inline std::uint16_t port_or_exit(const options& o, std::string_view name, std::uint16_t fallback, const program& p,
+                                  int argc, const char* const* argv) {
+  auto port = port_value(o, name, fallback);
+  if (!port) fail(port.error(), p, argc, argv);
+  return *port;
 }
 
 // The front door for main(): usage on stdout and exit 0 for --help; the

@@ -3,7 +3,6 @@
 // own values through cli::fail, and the resolved options printed one per
 // line, so that the tests can check what a user would see and the exit
 // status a shell would get.
-#include <charconv>
 #include <cstdio>
 #include <string>
 #include <string_view>
@@ -27,15 +26,7 @@ int main(int argc, char** argv) {
   const auto options = pystack::cli::parse_or_exit(argc, argv, program);
 
   // The program's own value, reported the way the shared ones are.
-  unsigned port = 7;
-  if (auto text = options.value("port")) {
-    const auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), port);
-    if (ec != std::errc{} || end != text->data() + text->size() || port == 0 || port > 65535) {
-      pystack::cli::fail({pystack::cli::errc::bad_value, "--port",
-                          "'" + std::string(*text) + "' is not a port number 1-65535"},
-                         program, argc, argv);
-    }
-  }
+  const unsigned port = pystack::cli::port_or_exit(options, "port", 7, program, argc, argv);
 
   std::printf("interface=%s\n", options.interface.name.c_str());
   std::printf("index=%d\n", options.interface.index);
