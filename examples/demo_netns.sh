@@ -166,6 +166,35 @@ udp_status=$?
 printf '%s\n' "$udp_out" | sed 's/^/   /'
 if [ "$udp_status" -eq 0 ]; then ok "datagram echoed"; else failed "no echo"; fi
 
+if [ "$shared" -eq 1 ]; then
+  step "the host's own service beside ours: the kernel's HTTP server on $stack_ip:9999 keeps working"
+  ip netns exec "$stack_ns" /usr/bin/python3 -m http.server 9999 --bind "$stack_ip" --directory "$work" \
+    >/dev/null 2>&1 &
+  host_server_pid=$!
+  for _ in $(seq 100); do
+    ip netns exec "$stack_ns" ss -ltn "sport = :9999" 2>/dev/null | grep -q LISTEN && break
+    sleep 0.1
+  done
+  ip netns exec "$stack_ns" ss -ltn "sport = :9999" 2>/dev/null | grep -q LISTEN ||
+    echo "   (the host's server was not listening after 10 s)"
+  host_page=$(in_kernel timeout 10 curl -sS --max-time 5 -o /dev/null -w '%{http_code}' "http://$stack_ip:9999/" 2>&1)
+  kill "$host_server_pid" 2>/dev/null
+  wait "$host_server_pid" 2>/dev/null
+  if [ "$host_page" = "200" ]; then ok "the host's server answered (HTTP $host_page): our stack left its connection alone"
+  else failed "the host's server did not answer: '$host_page'"; fi
+fi
+
+step "a port nobody listens on: the connection is refused by exactly one RST"
+refused=$(in_kernel timeout 10 /usr/bin/python3 -c "
+import socket
+s = socket.socket(); s.settimeout(3)
+try:
+    s.connect(('$stack_ip', 81)); print('connected')
+except ConnectionRefusedError: print('refused')
+except socket.timeout: print('timeout')" 2>&1)
+if [ "$refused" = "refused" ]; then ok "refused (whose RST it was shows in the recording, below)"
+else failed "connect to port 81: '$refused'"; fi
+
 stop_server web_server
 
 if [ "$shared" -eq 1 ]; then
@@ -191,6 +220,14 @@ bad_checksums=$(tshark -r "$capture" -n -o tcp.check_checksum:TRUE -o udp.check_
                        2>/dev/null | wc -l)
 if [ "$syn_ack_seq" = "5555" ]; then ok "tshark reads the SYN-ACK's sequence number as 5555"; else failed "SYN-ACK sequence number '$syn_ack_seq'"; fi
 if [ "$bad_checksums" -eq 0 ]; then ok "tshark finds every checksum right"; else failed "$bad_checksums frames with a bad checksum"; fi
+our_resets=$(tshark -r "$capture" -n -Y "tcp.flags.reset == 1 && ip.src == $stack_ip && tcp.srcport == 81" 2>/dev/null | wc -l)
+if [ "$shared" -eq 1 ]; then
+  expected_resets=0 whose="the kernel's: port 81 is the host's, and our stack left it alone"
+else
+  expected_resets=1 whose="ours (RFC 9293 §3.10.7.1): nobody else has the address"
+fi
+if [ "$our_resets" -eq "$expected_resets" ]; then ok "the RST for port 81 was $whose"
+else failed "$our_resets RST(s) from our stack for port 81, $expected_resets expected"; fi
 
 printf '\n%s\n' "Next, the original's EchoServer on the runtime facade: PyStack, a TCPApplication bound with
 bind(8888, self, False) and listen(5), one instance shared by every client, answering each by its id."

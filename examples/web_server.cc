@@ -42,15 +42,22 @@ using namespace pystack;
 
 bytes_view as_bytes(std::string_view text) { return {reinterpret_cast<const byte*>(text.data()), text.size()}; }
 
-// The original's `_send_SYNACK` override, as a policy: only syn_ack()
-// changes; every other point keeps tcp_default_policy's behaviour. The
-// connection adopts 5555 as its initial send sequence, so the rest of the
-// conversation follows from it (RFC 9293 §3.4).
+// The original's `_send_SYNACK` override, as a policy: syn_ack() changes;
+// every other point keeps tcp_default_policy's behaviour. The connection
+// adopts 5555 as its initial send sequence, so the rest of the conversation
+// follows from it (RFC 9293 §3.4).
 struct syn_ack_5555 : tcp_default_policy {
   template <class Connection>
   void syn_ack(tcp::repr& header, const Connection&) noexcept {
     header.sequence_number = seq_number(5555);
   }
+
+  // A segment for no connection of ours gets a RST (RFC 9293 §3.10.7.1),
+  // except on an address the kernel shares: the ports that are not ours are
+  // then the host's, with its own connections on them, and the kernel
+  // answers for them itself. Set once, before the stack runs.
+  static inline bool answer_for_ports_not_ours = true;
+  bool reply_rst_to_unknown() const noexcept { return answer_for_ports_not_ours; }
 };
 
 // One per connection: reads the request head, answers with a page that says
@@ -139,6 +146,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (*guard) {
+    syn_ack_5555::answer_for_ports_not_ours = false;
     std::printf("web_server: the kernel shares %s; its answers for 80/tcp, 7/udp and ping are held back while we run "
                 "(nftables table %s, which the kernel removes when we exit)\n",
                 options.address.address.to_string().c_str(), (*guard)->table_name().c_str());
