@@ -131,6 +131,13 @@ stop_server() {
   server_pid=
   grep -E "^$name: (stopped|[0-9]+ frames recorded|capture)" "$server_log" | sed 's/^/   /'
   if [ "$status" -eq 0 ]; then ok "stopped cleanly"; else failed "$name exited with status $status"; fi
+  if [ "$shared" -eq 1 ]; then
+    if [ "$(ip netns exec "$stack_ns" nft list ruleset 2>&1)" = "$firewall_before" ]; then
+      ok "the firewall of $stack_ns is exactly as before: the guard's table went with $name"
+    else
+      failed "$name left the firewall of $stack_ns changed"
+    fi
+  fi
 }
 
 start_server web_server "$web_server" --pcap "$capture"
@@ -196,15 +203,6 @@ if [ "$refused" = "refused" ]; then ok "refused (whose RST it was shows in the r
 else failed "connect to port 81: '$refused'"; fi
 
 stop_server web_server
-
-if [ "$shared" -eq 1 ]; then
-  step "the firewall of $stack_ns after web_server ended"
-  if [ "$(ip netns exec "$stack_ns" nft list ruleset 2>&1)" = "$firewall_before" ]; then
-    ok "exactly as before: the guard's table went with the program"
-  else
-    failed "the firewall changed"
-  fi
-fi
 
 step "the conversation, from web_server's own recording (--pcap), as tshark decodes it"
 # Absolute sequence numbers, so that 5555 shows; tshark verifies every

@@ -13,12 +13,10 @@
 #include <atomic>
 #include <csignal>
 #include <cstdio>
-#include <optional>
 #include <string>
 
 #include "pystack/cli.hpp"
 #include "pystack/device/command_line_device.hpp"
-#include "pystack/host/kernel_guard.hpp"
 #include "pystack/pystack.hpp"
 
 namespace {
@@ -68,27 +66,14 @@ constexpr cli::program program{
 int main(int argc, char** argv) {
   const cli::options options = cli::parse_or_exit(argc, argv, program);
   const std::uint16_t port = cli::port_or_exit(options, "port", 8888, program, argc, argv);
-  // On the interface's own address the kernel would reset every connection
-  // to the port (it has no socket there): hold that back while we run.
-  std::optional<kernel_guard> guard;
-  if (options.shares_interface_address()) {
-    auto opened = kernel_guard::open(options.address.address);
-    auto claimed = opened ? opened->claim(kernel_guard::transport::tcp, port)
-                          : expected<void, guard_error>(opened.error());
-    if (!claimed) {
-      std::fprintf(stderr, "echo_server: the kernel's answers for %s cannot be held back: %s\n",
-                   options.address.address.to_string().c_str(), claimed.error().message.c_str());
-      return 1;
-    }
-    guard.emplace(std::move(*opened));
-  }
   auto device = command_line_device::open(options);
   if (!device) {
     std::fprintf(stderr, "echo_server: %s: %s\n", to_string(device.error().what), device.error().message.c_str());
     return 1;
   }
-  // On the interface's own address the kernel's sockets hold ports too:
-  // is_tcp_port_free and bind() then ask its tables (runtime/host_sockets.hpp).
+  // On the interface's own address the kernel's sockets hold ports too, and
+  // the kernel would answer for ours: PyStack then checks its tables
+  // (runtime/host_sockets.hpp) and keeps its answers out (host/kernel_guard.hpp).
   PyStack stack(std::move(*device), command_line_device::config_of(options),
                 {.shares_host_address = options.shares_interface_address()});
   echo_server server;

@@ -36,9 +36,17 @@
 // the default for a PyStack opened on an interface's own address), no socket
 // of the host's kernel holds it either (runtime/host_sockets.hpp: the
 // kernel's tables of the network namespace the PyStack was made in).
-// Keeping the kernel from answering the stack's traffic in that mode (the
-// original's iptables rules, netns-harness.md's nftables owner tables) is
-// not done here: on an address of its own the stack needs none.
+//
+// In that mode the kernel sees the stack's traffic as its own, so the stack
+// keeps it out (host/kernel_guard.hpp): every port a TCP or UDP application
+// takes is claimed from the kernel, whose RSTs and port unreachables for it
+// are then dropped, and the kernel's echo replies give way to the stack's
+// ICMP. The original did this with iptables rules that a crash left behind;
+// the guard's nftables table is deleted by the kernel however the process
+// ends. The other way round, the stack answers only for its own ports: a
+// segment to a port of no application of ours is the host's business (its
+// kernel may have a connection there), so no RST goes out for it. On an
+// address of its own the stack needs none of this.
 //
 // Errors: construction cannot return an error, so a PyStack that could not
 // open its interface says why in `status()`, and every operation that needs
@@ -55,6 +63,7 @@
 
 #include "pystack/device/pcap_live.hpp"
 #include "pystack/host.hpp"
+#include "pystack/host/kernel_guard.hpp"
 #include "pystack/runtime/ethernet.hpp"
 #include "pystack/runtime/host_sockets.hpp"
 #include "pystack/runtime/layer.hpp"
@@ -78,6 +87,10 @@ struct pystack_options {
   // sockets' ports are not free for the stack. Unset: true for a PyStack on
   // an interface's own address, false for one given a device and an address.
   std::optional<bool> shares_host_address{};
+  // Shared-address mode: keep the kernel's answers out of the stack's ports
+  // (host/kernel_guard.hpp; needs CAP_NET_ADMIN in the interface's network
+  // namespace). False leaves that to the caller, who then owns the firewall.
+  bool guard_kernel = true;
   bool promiscuous = false;
   stack_options stack{};
 };
@@ -98,7 +111,7 @@ class PyStack {
   template <device Device, clock_policy Clock = steady_clock>
   PyStack(Device device, const interface_config& config, pystack_options options = {}, Clock clock = {}) {
     eth_ = std::make_unique<runtime::ethernet_layer>(std::move(device), config, std::move(clock), options.stack);
-    compose(options.shares_host_address.value_or(false));
+    compose(options.shares_host_address.value_or(false), options.guard_kernel);
   }
 
   // As the first constructor, with the error returned instead of kept.
@@ -188,6 +201,7 @@ class PyStack {
       }
       auto next = std::make_unique<runtime::basic_tcp_layer<Policy>>();
       next->set_host_sockets(host_sockets_);
+      next->set_kernel_guard(kernel_guard_);
       if (auto removed = ip_.unregister_upper(tcp::ip_protocol); !removed) return removed;
       if (auto added = ip_.register_layer(*next); !added) {
         static_cast<void>(ip_.register_layer(*tcp_));
@@ -282,14 +296,14 @@ class PyStack {
     if (!device) return runtime::error{runtime::errc::device, device.error().message};
     interface_name_ = name;
     eth_ = std::make_unique<runtime::ethernet_layer>(std::move(*device), config, steady_clock{}, options.stack);
-    compose(options.shares_host_address.value_or(own_address));
+    compose(options.shares_host_address.value_or(own_address), options.guard_kernel);
     return {};
   }
 
   // The original PyStack's layers, registered as its "Stack crafting" does.
   // In shared-address mode the kernel's socket tables are opened here, in
   // the constructing thread's network namespace: the interface's.
-  void compose(bool shares_host_address) {
+  void compose(bool shares_host_address, bool guard_kernel) {
     shares_host_address_ = shares_host_address;
     if (shares_host_address) {
       auto tables = runtime::host_socket_tables::open();
@@ -299,9 +313,23 @@ class PyStack {
         status_ = tables.error();  // port checks could not be right: refuse to run
       }
     }
+    if (shares_host_address && guard_kernel) {
+      auto guard = kernel_guard::open(eth_->config().address);
+      auto silenced = guard ? guard->silence_echo_replies(true) : expected<void, guard_error>(guard.error());
+      if (silenced) {
+        kernel_guard_ = std::make_shared<kernel_guard>(std::move(*guard));
+      } else if (!status_) {
+        // The kernel would reset our connections: refuse to run.
+        status_ = runtime::error{runtime::errc::host, "cannot keep the kernel out of the shared address " +
+                                                          eth_->config().address.to_string() + ": " +
+                                                          silenced.error().message};
+      }
+    }
     udp_.set_host_sockets(host_sockets_);
+    udp_.set_kernel_guard(kernel_guard_);
     auto tcp = std::make_unique<runtime::tcp_layer>();
     tcp->set_host_sockets(host_sockets_);
+    tcp->set_kernel_guard(kernel_guard_);
     tcp_ = std::move(tcp);
     // Nothing here can fail: fresh layers, distinct keys, matching services.
     static_cast<void>(eth_->register_layer(ip_));
@@ -315,6 +343,8 @@ class PyStack {
   std::string interface_name_;
   bool shares_host_address_ = false;
   std::shared_ptr<const runtime::host_socket_tables> host_sockets_;
+  // Shared-address mode only; the layers that claim ports hold it too.
+  std::shared_ptr<kernel_guard> kernel_guard_;
   interface_config unopened_config_{};
   // Destroyed in reverse: the layers above first, each leaving the stack
   // while the Ethernet layer (whose loop ~PyStack stopped) still exists.

@@ -353,6 +353,7 @@ class layer {
       if (table->remove(key) == nullptr) {
         return error{errc::no_such_upper, std::string(name()) + " has nothing under " + std::to_string(key)};
       }
+      key_released(key);
       return {};
     });
   }
@@ -426,10 +427,18 @@ class layer {
   void detach() noexcept {
     auto unlink = [&] {
       if (lower_ != nullptr) {
-        if (upper_table* table = lower_->uppers()) table->remove_all(*this);
+        if (upper_table* table = lower_->uppers()) {
+          for (const auto& e : table->entries()) {
+            if (e.target == this) lower_->key_released(e.key);
+          }
+          table->remove_all(*this);
+        }
       }
       set_lower(nullptr);
-      if (upper_table* table = uppers()) table->clear();
+      if (upper_table* table = uppers()) {
+        for (const auto& e : table->entries()) key_released(e.key);
+        table->clear();
+      }
       for (layer* dependent : dependents_) dependent->lower_ = nullptr;
       dependents_.clear();
     };
@@ -445,12 +454,21 @@ class layer {
     upper_table* table = uppers();
     if (table == nullptr) return error{errc::takes_no_uppers, std::string(name())};
     if (&upper == this) return error{errc::incompatible_lower, "a layer cannot be its own upper"};
-    if (!table->add(key, upper)) {
-      return error{errc::key_in_use, std::string(name()) + " already has " +
-                                         std::string(table->registered(key)->name()) + " under " + std::to_string(key)};
+    if (const layer* holder = table->registered(key)) {
+      return error{errc::key_in_use,
+                   std::string(name()) + " already has " + std::string(holder->name()) + " under " + std::to_string(key)};
     }
+    if (auto taken = key_taken(key); !taken) return taken;
+    table->add(key, upper);
     return {};
   }
+
+  // A key is about to be taken by an upper, or was let go: a transport layer
+  // on an address it shares with the host claims the port from the kernel
+  // then (host/kernel_guard.hpp), so that the kernel does not answer for it.
+  // A refusal refuses the registration. On the stack's thread.
+  virtual expected<void, error> key_taken(std::uint32_t /*key*/) { return {}; }
+  virtual void key_released(std::uint32_t /*key*/) noexcept {}
 
  private:
   // Changes the lower, keeping each lower's list of the layers that send

@@ -29,6 +29,7 @@
 #include "pystack/runtime/adapters.hpp"
 #include "pystack/runtime/host_sockets.hpp"
 #include "pystack/runtime/layer.hpp"
+#include "pystack/runtime/shared_address.hpp"
 #include "pystack/wire/ethernet.hpp"
 #include "pystack/wire/icmp.hpp"
 #include "pystack/wire/ipv4.hpp"
@@ -225,6 +226,10 @@ class udp_layer : public layer {
   // binding a port; null: do not.
   void set_host_sockets(std::shared_ptr<const host_socket_tables> tables) noexcept { host_sockets_ = std::move(tables); }
   bool checks_host_sockets() const noexcept { return host_sockets_ != nullptr; }
+  // Shared-address mode: every bound port is claimed from the kernel, which
+  // would otherwise answer datagrams to it with port unreachable (RFC 1122
+  // §4.1.3.1); null: nothing is claimed.
+  void set_kernel_guard(std::shared_ptr<kernel_guard> guard) noexcept { guard_ = std::move(guard); }
 
   const udp_stats& stats() const noexcept { return udp_.stats(); }
   std::uint64_t missing_headers() const noexcept { return missing_headers_; }
@@ -233,11 +238,19 @@ class udp_layer : public layer {
  protected:
   upper_table* uppers() noexcept override { return &udp_.find<table_type>(); }
 
+  expected<void, error> key_taken(std::uint32_t port) override {
+    return claim_port(guard_.get(), kernel_guard::transport::udp, port);
+  }
+  void key_released(std::uint32_t port) noexcept override {
+    release_port(guard_.get(), kernel_guard::transport::udp, port);
+  }
+
  private:
   dynamic_lower lower_;
   static_layer udp_;
   std::uint64_t missing_headers_ = 0;
   std::shared_ptr<const host_socket_tables> host_sockets_;
+  std::shared_ptr<kernel_guard> guard_;
 };
 
 }  // namespace pystack::runtime

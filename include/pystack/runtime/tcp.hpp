@@ -44,6 +44,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <random>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -53,6 +54,7 @@
 #include "pystack/runtime/header_set.hpp"
 #include "pystack/runtime/host_sockets.hpp"
 #include "pystack/runtime/layer.hpp"
+#include "pystack/runtime/shared_address.hpp"
 #include "pystack/wire/ethernet.hpp"
 #include "pystack/wire/ipv4.hpp"
 #include "pystack/wire/tcp.hpp"
@@ -336,6 +338,13 @@ class basic_tcp_layer : public layer, public tcp_service, private detail::tcp_ro
       ++missing_headers_;
       return;
     }
+    // On an address shared with the host, a port that is not ours is the
+    // host's: its kernel answers there (and may have connections there),
+    // so the static layer must not answer for it (no RST, §3.10.7.1).
+    if (guard_ && payload.size() >= 4 && !owns_port(wire::load_be16(payload.data() + 2))) {
+      ++left_to_host_;
+      return;
+    }
     const detail::router_scope scope(router());
     bury();
     tcp_.receive(pystack::headers<eth::view, ipv4::view>(set.timestamp(), *set.ethernet(), *set.ip()), payload);
@@ -360,19 +369,38 @@ class basic_tcp_layer : public layer, public tcp_service, private detail::tcp_ro
     const detail::router_scope scope(router());
     bury();
     auto proxy = std::make_unique<tcp_proxy>(static_cast<detail::tcp_router&>(*this), handler);
-    auto id = tcp_.connect(address, port, *proxy);
-    if (id) {
-      proxy->id_ = *id;
-      active_.push_back(std::move(proxy));
+    if (!guard_) {
+      auto id = tcp_.connect(address, port, *proxy);
+      if (id) {
+        proxy->id_ = *id;
+        active_.push_back(std::move(proxy));
+      }
+      return id;
     }
+    // On a shared address the local port is claimed from the kernel before
+    // the SYN leaves: the peer's SYN-ACK may come back within microseconds,
+    // and the kernel would reset it.
+    const auto local_port = claim_ephemeral_port();
+    if (!local_port) return tcp_error{tcp_error::code::no_free_port};
+    auto id = tcp_.connect(address, port, *proxy, *local_port);
+    if (!id) {
+      release_port(guard_.get(), kernel_guard::transport::tcp, *local_port);
+      return id;
+    }
+    proxy->id_ = *id;
+    claimed_by_connection_.emplace(*id, *local_port);
+    active_.push_back(std::move(proxy));
     return id;
   }
   bool tcp_listen(std::uint16_t port, tcp_handler& listener) override {
     if (!upper_key_free(port)) return false;
+    if (!claim_port(guard_.get(), kernel_guard::transport::tcp, port)) return false;
     listeners_.emplace(port, &listener);
     return true;
   }
-  void tcp_unlisten(std::uint16_t port) override { listeners_.erase(port); }
+  void tcp_unlisten(std::uint16_t port) override {
+    if (listeners_.erase(port) != 0) release_port(guard_.get(), kernel_guard::transport::tcp, port);
+  }
   expected<std::size_t, tcp_error> tcp_send(connection_id id, bytes_view data) override {
     const detail::router_scope scope(router());
     return tcp_.send(id, data);
@@ -392,7 +420,11 @@ class basic_tcp_layer : public layer, public tcp_service, private detail::tcp_ro
   std::size_t tcp_connection_count() const override { return tcp_.connection_count(); }
   std::size_t tcp_listener_count() const override { return listeners_.size(); }
   void tcp_forget(tcp_handler& handler) override {
-    std::erase_if(listeners_, [&](const auto& entry) { return entry.second == &handler; });
+    std::erase_if(listeners_, [&](const auto& entry) {
+      if (entry.second != &handler) return false;
+      release_port(guard_.get(), kernel_guard::transport::tcp, entry.first);
+      return true;
+    });
     // Connections that could still bring it data are reset; those it has
     // closed already finish their closing handshake without it.
     std::vector<connection_id> orphaned;
@@ -429,6 +461,14 @@ class basic_tcp_layer : public layer, public tcp_service, private detail::tcp_ro
   // Shared-address mode: also ask the host's kernel (these tables); null: do not.
   void set_host_sockets(std::shared_ptr<const host_socket_tables> tables) noexcept { host_sockets_ = std::move(tables); }
   bool checks_host_sockets() const noexcept { return host_sockets_ != nullptr; }
+  // Shared-address mode: listening and connecting ports are claimed from
+  // the kernel (host/kernel_guard.hpp), and segments to other ports are the
+  // host's business; null: the stack has an address of its own. Set before
+  // any listener or connection exists.
+  void set_kernel_guard(std::shared_ptr<kernel_guard> guard) noexcept { guard_ = std::move(guard); }
+  // Segments to ports of no listener or connection of ours, left to the host
+  // (shared-address mode only).
+  std::uint64_t left_to_host() const noexcept { return left_to_host_; }
 
   const tcp_stats& stats() const noexcept { return tcp_.stats(); }
   std::uint64_t missing_headers() const noexcept { return missing_headers_; }
@@ -448,9 +488,31 @@ class basic_tcp_layer : public layer, public tcp_service, private detail::tcp_ro
   void proxy_finished(tcp_proxy& proxy) override {
     const auto owned = std::find_if(active_.begin(), active_.end(), [&](const auto& p) { return p.get() == &proxy; });
     if (owned != active_.end()) {
+      if (proxy.id_) {
+        if (const auto claimed = claimed_by_connection_.find(*proxy.id_); claimed != claimed_by_connection_.end()) {
+          release_port(guard_.get(), kernel_guard::transport::tcp, claimed->second);
+          claimed_by_connection_.erase(claimed);
+        }
+      }
       finished_.push_back(std::move(*owned));
       active_.erase(owned);
     }
+  }
+
+  bool owns_port(std::uint16_t port) const noexcept {
+    return listeners_.contains(port) || tcp_.port_in_use(port);
+  }
+
+  // An ephemeral port (RFC 6335 §6) free here and in the kernel, claimed,
+  // tried from a random start as RFC 6056 §3.3.1 says.
+  std::optional<std::uint16_t> claim_ephemeral_port() {
+    constexpr std::uint32_t first = 49152, count = 65536 - first;
+    const std::uint32_t start = std::uniform_int_distribution<std::uint32_t>(0, count - 1)(port_random_);
+    for (std::uint32_t i = 0; i < count; ++i) {
+      const auto port = static_cast<std::uint16_t>(first + (start + i) % count);
+      if (upper_key_free(port) && claim_port(guard_.get(), kernel_guard::transport::tcp, port)) return port;
+    }
+    return std::nullopt;
   }
   void bury() { finished_.clear(); }
   detail::tcp_router* router() noexcept { return this; }
@@ -463,6 +525,10 @@ class basic_tcp_layer : public layer, public tcp_service, private detail::tcp_ro
   static_layer tcp_;  // after what its proxies reach while it is destroyed
   std::uint64_t missing_headers_ = 0;
   std::shared_ptr<const host_socket_tables> host_sockets_;
+  std::shared_ptr<kernel_guard> guard_;
+  std::map<connection_id, std::uint16_t> claimed_by_connection_;  // active opens' claimed local ports
+  std::uint64_t left_to_host_ = 0;
+  std::minstd_rand port_random_{std::random_device{}()};
 };
 
 class tcp_layer : public basic_tcp_layer<> {
