@@ -37,74 +37,24 @@ using namespace std::chrono_literals;
 using netns_test::in_namespace;
 using netns_test::sh;
 
-// The namespaces, the veth pair and the addresses of one test run, named
-// after the PID so that two runs never collide; everything is deleted by the
-// destructor, on every exit path (a failed REQUIRE unwinds through it).
-class veth_harness {
+// The namespaces and the veth pair of one test run (tests/netns): the
+// kernel's end has a private address; our end has none, so the kernel in
+// our namespace ignores the traffic and only pcap_live speaks there.
+class veth_harness : public netns_test::veth_pair {
  public:
   veth_harness()
-      : tag_(std::to_string(::getpid())),
-        kernel_ns_("pyk" + tag_),
-        stack_ns_("pys" + tag_),
-        kernel_if_("vk" + tag_),
-        stack_if_("vs" + tag_),
-        subnet_(static_cast<byte>(::getpid() % 250)),
-        kernel_ip_(ipv4_address::from_octets(10, 200, subnet_, 2)),
-        stack_ip_(ipv4_address::from_octets(10, 200, subnet_, 1)),
-        stack_mac_{{0x02, 0x00, 0x00, 0xc8, subnet_, 0x01}} {
-    remove();  // a previous run with the same PID that died before cleaning up
-    const std::string k = "ip -n " + kernel_ns_;
-    const std::string s = "ip -n " + stack_ns_;
-    const std::vector<std::string> steps = {
-        "ip netns add " + kernel_ns_,
-        "ip netns add " + stack_ns_,
-        // Made inside the kernel namespace, the peer moved straight into
-        // ours: nothing ever appears in the root namespace.
-        k + " link add " + kernel_if_ + " type veth peer name " + stack_if_ + " netns " + stack_ns_,
-        k + " addr add " + kernel_ip_.to_string() + "/24 dev " + kernel_if_,
-        k + " link set lo up",
-        k + " link set " + kernel_if_ + " up",
-        // Checksums complete on the wire (netns-harness.md, "Checksum offload on veth").
-        "ip netns exec " + kernel_ns_ + " ethtool -K " + kernel_if_ + " tx off",
-        s + " link set " + stack_if_ + " address " + stack_mac_.to_string(),
-        s + " link set lo up",
-        s + " link set " + stack_if_ + " up",
-    };
-    for (const auto& step : steps) {
-      if (sh(step) != 0) {
-        failed_step_ = step;
-        return;
-      }
-    }
-    ready_ = true;
-  }
-  ~veth_harness() { remove(); }
-  veth_harness(const veth_harness&) = delete;
-  veth_harness& operator=(const veth_harness&) = delete;
+      : veth_pair("pl", 200, false, mac_for(::getpid()).to_string()),
+        stack_mac_(mac_for(::getpid())) {}
 
-  bool ready() const { return ready_; }
-  const std::string& failed_step() const { return failed_step_; }
-  const std::string& stack_ns() const { return stack_ns_; }
-  const std::string& kernel_ns() const { return kernel_ns_; }
-  const std::string& stack_if() const { return stack_if_; }
-  const std::string& kernel_if() const { return kernel_if_; }
-  ipv4_address kernel_ip() const { return kernel_ip_; }
-  ipv4_address stack_ip() const { return stack_ip_; }
+  const std::string& kernel_ns() const { return peer_ns(); }
+  const std::string& kernel_if() const { return peer_if(); }
+  ipv4_address kernel_ip() const { return *ipv4_address::parse(peer_ip()); }
+  ipv4_address stack_ip() const { return *ipv4_address::parse(veth_pair::stack_ip()); }
   mac_address stack_mac() const { return stack_mac_; }
 
  private:
-  void remove() {
-    // Deleting a namespace deletes the veth end in it, and with it the pair.
-    sh("ip netns del " + kernel_ns_);
-    sh("ip netns del " + stack_ns_);
-  }
-
-  std::string tag_, kernel_ns_, stack_ns_, kernel_if_, stack_if_;
-  byte subnet_;
-  ipv4_address kernel_ip_, stack_ip_;
+  static mac_address mac_for(int pid) { return mac_address{{0x02, 0x00, 0x00, 0xc8, static_cast<byte>(pid % 250), 0x01}}; }
   mac_address stack_mac_;
-  bool ready_ = false;
-  std::string failed_step_;
 };
 
 // Polls the device's descriptor (and its next delivery) until `done` says

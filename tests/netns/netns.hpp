@@ -67,10 +67,11 @@ namespace netns_test {
 //                     otherwise it has no address and stays silent
 //
 // `prefix` (two letters) keeps each test's names apart; `second_octet`
-// picks its private subnet 10.<second_octet>.<pid % 250>.0/24.
+// picks its private subnet 10.<second_octet>.<pid % 250>.0/24; `stack_mac`
+// ("02:00:...") fixes the stack end's MAC, which is random otherwise.
 class veth_pair {
  public:
-  veth_pair(const std::string& prefix, int second_octet, bool shared_address)
+  veth_pair(const std::string& prefix, int second_octet, bool shared_address, const std::string& stack_mac = {})
       : tag_(std::to_string(::getpid())),
         peer_ns_(prefix + "p" + tag_),
         stack_ns_(prefix + "s" + tag_),
@@ -95,6 +96,7 @@ class veth_pair {
         "ip -n " + stack_ns_ + " link set " + stack_if_ + " up",
     };
     if (shared_address) steps.push_back("ip -n " + stack_ns_ + " addr add " + stack_ip_ + "/24 dev " + stack_if_);
+    if (!stack_mac.empty()) steps.push_back("ip -n " + stack_ns_ + " link set " + stack_if_ + " address " + stack_mac);
     for (const auto& step : steps) {
       if (sh(step) != 0) {
         failed_step_ = step;
