@@ -41,6 +41,9 @@ class echo_server : public TCPApplication {
     std::printf("echo_server: connection %llu opened\n", static_cast<unsigned long long>(id.value));
     std::fflush(stdout);
   }
+  // The client is done sending, and all it sent was echoed (on this thread,
+  // before this call): our side closes too.
+  void peer_closed(connection_id id) override { static_cast<void>(close(id)); }
   void connection_closed(connection_id id, close_reason) override {
     std::printf("echo_server: connection %llu closed\n", static_cast<unsigned long long>(id.value));
     std::fflush(stdout);

@@ -393,3 +393,47 @@ TEST_CASE("a runtime TCP client and a static TCP listener talk over a virtual li
   sim.run_for(2s);
   CHECK(runtime_side.is_tcp_port_free(local_port));
 }
+
+// Tells which client finished, and closes that connection then.
+class closing_echo : public TCPApplication {
+ public:
+  ~closing_echo() override { release(); }
+  std::atomic<std::uint64_t> finished_id{0};
+  std::atomic<std::uint64_t> closed_id{0};
+  std::atomic<int> closed_reason{-1};
+
+ protected:
+  void packet_received(bytes_view data, connection_id id) override { static_cast<void>(send_packet(data, id)); }
+  void peer_closed(connection_id id) override {
+    finished_id = id.value;
+    static_cast<void>(close(id));
+  }
+  void connection_closed(connection_id id, close_reason why) override {
+    closed_id = id.value;
+    closed_reason = static_cast<int>(why);
+  }
+};
+
+TEST_CASE("peer_closed tells a shared server which client finished, and closing then ends the connection") {
+  two_stacks s;
+  closing_echo server;
+  TCPApplication client;
+  REQUIRE(s.server.register_tcp_application(server));
+  REQUIRE(s.client.register_tcp_application(client));
+  REQUIRE(server.bind(7100));
+  server.listen(5);
+  REQUIRE(client.connect("10.50.0.1", 7100, 5s));
+  REQUIRE(client.send_packet(std::string_view("last words")));
+  CHECK(read_all(client, 10) == "last words");
+  CHECK(server.finished_id == 0);  // the client has not closed yet
+
+  REQUIRE(client.close());
+  const auto give_up = std::chrono::steady_clock::now() + 5s;
+  while (server.closed_id == 0 && std::chrono::steady_clock::now() < give_up) std::this_thread::sleep_for(1ms);
+  REQUIRE(server.lastclient());
+  CHECK(server.finished_id == server.lastclient()->value);
+  // Both sides closed, before any stop: the connection ended cleanly.
+  CHECK(server.closed_id == server.finished_id);
+  CHECK(server.closed_reason == static_cast<int>(close_reason::closed));
+  CHECK(server.connection_count() == 0);
+}

@@ -29,6 +29,8 @@
 //
 // Callbacks (on the stack's loop thread): `packet_received(data, id)` (the
 // default queues the data for fetch_data), `connection_made(id)`,
+// `peer_closed(id)` (the peer sent FIN: no more data will come on `id`; a
+// server that has answered everything calls `close(id)`),
 // `connection_closed(id, reason)`, `hook_incoming(payload, headers)` for
 // every segment of its connections (SYN included) with the decoded headers,
 // and `hook_outgoing(tcp::repr&)`, `(ipv4::repr&)`, `(eth::repr&)` for every
@@ -47,8 +49,9 @@
 //   waits in the application's queue (bounded: `send_queue_limit`) and goes
 //   out as the peer acknowledges.
 // - fetch_data reports the end of the stream: `at_eof()` is true once every
-//   connection's peer has closed and all data was fetched (the original's
-//   recv never reported EOF).
+//   connection's peer has closed and all data was fetched, and `peer_closed`
+//   tells a callback-driven application which one (the original's recv
+//   never reported EOF, and a shared application could not know).
 // - set_custom_session (PyStack) applies to accepted connections as well.
 //
 // A subclass that overrides callbacks must call `release()` first in its own
@@ -401,6 +404,7 @@ class TCPApplication : public runtime::layer, public runtime::tcp_handler {
   // ---- callbacks (on the loop thread) ----
   virtual void packet_received(bytes_view data, connection_id id) { store(data, id); }
   virtual void connection_made(connection_id /*id*/) {}
+  virtual void peer_closed(connection_id /*id*/) {}
   virtual void connection_closed(connection_id /*id*/, close_reason /*why*/) {}
   virtual void hook_incoming(bytes_view /*payload*/, const runtime::header_set& /*headers*/) {}
 
@@ -443,9 +447,12 @@ class TCPApplication : public runtime::layer, public runtime::tcp_handler {
     guarded([&] { packet_received(data, id); });
   }
   void tcp_peer_closed(connection_id id) override {
-    const std::lock_guard lock(mutex_);
-    if (conn* c = find(id)) c->peer_closed = true;
-    changed_.notify_all();
+    {
+      const std::lock_guard lock(mutex_);
+      if (conn* c = find(id)) c->peer_closed = true;
+      changed_.notify_all();
+    }
+    guarded([&] { peer_closed(id); });
   }
   void tcp_closed(connection_id id, close_reason why) override {
     {
