@@ -30,23 +30,13 @@
 #include "pystack/layers/ipv4.hpp"
 #include "pystack/layers/tcp.hpp"
 #include "pystack/stack/stack.hpp"
+#include "tests/netns/netns.hpp"
 
 namespace {
 using namespace pystack;
 using namespace std::chrono_literals;
 
-int sh(const std::string& command) { return std::system((command + " >/dev/null 2>&1").c_str()); }
-
-// Runs a command and returns what it printed.
-std::string output_of(const std::string& command) {
-  std::string out;
-  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
-  if (pipe == nullptr) return "popen failed";
-  char buffer[4096];
-  while (std::fgets(buffer, sizeof buffer, pipe) != nullptr) out += buffer;
-  ::pclose(pipe);
-  return out;
-}
+using netns_test::output_of;
 
 // The same bytes as the Python scripts make: byte i is 'a' + (7i + i/251) mod 26.
 std::string pattern(std::size_t n) {
@@ -56,66 +46,30 @@ std::string pattern(std::size_t n) {
 }
 bytes_view as_bytes(std::string_view s) { return {reinterpret_cast<const byte*>(s.data()), s.size()}; }
 
-// Namespaces, veth pair, addresses and script files of one run, named after
-// the PID; all deleted by the destructor.
-class harness {
+// Namespaces and veth pair of one run (tests/netns), with the Python
+// scripts it writes; all deleted by the destructor.
+class harness : public netns_test::veth_pair {
  public:
   harness()
-      : tag_(std::to_string(::getpid())),
-        kernel_ns_("ptk" + tag_),
-        stack_ns_("pts" + tag_),
-        kernel_if_("tk" + tag_),
-        stack_if_("ts" + tag_),
-        subnet_(static_cast<byte>(::getpid() % 250)),
-        kernel_ip_(ipv4_address::from_octets(10, 201, subnet_, 2)),
-        stack_ip_(ipv4_address::from_octets(10, 201, subnet_, 1)),
-        stack_mac_{{0x02, 0x00, 0x00, 0xc9, subnet_, 0x01}} {
-    remove();
-    const std::string k = "ip -n " + kernel_ns_;
-    const std::string s = "ip -n " + stack_ns_;
-    const std::vector<std::string> steps = {
-        "ip netns add " + kernel_ns_,
-        "ip netns add " + stack_ns_,
-        // Made in the kernel's namespace with the peer moved straight into
-        // ours: the root namespace never sees either end.
-        k + " link add " + kernel_if_ + " type veth peer name " + stack_if_ + " netns " + stack_ns_,
-        k + " addr add " + kernel_ip_.to_string() + "/24 dev " + kernel_if_,
-        k + " link set lo up",
-        k + " link set " + kernel_if_ + " up",
-        // Complete checksums on the wire (netns-harness.md, "Checksum offload on veth").
-        "ip netns exec " + kernel_ns_ + " ethtool -K " + kernel_if_ + " tx off",
-        s + " link set " + stack_if_ + " address " + stack_mac_.to_string(),
-        s + " link set lo up",
-        s + " link set " + stack_if_ + " up",
-    };
-    for (const auto& step : steps) {
-      if (sh(step) != 0) {
-        failed_step_ = step;
-        return;
-      }
-    }
-    ready_ = true;
+      : veth_pair("tk", 201, false, mac_for(::getpid()).to_string()),
+        tag_(std::to_string(::getpid())),
+        stack_mac_(mac_for(::getpid())) {}
+  ~harness() {
+    for (const auto& f : files_) std::remove(f.c_str());
   }
-  ~harness() { remove(); }
-  harness(const harness&) = delete;
-  harness& operator=(const harness&) = delete;
 
-  bool ready() const { return ready_; }
-  const std::string& failed_step() const { return failed_step_; }
-  ipv4_address kernel_ip() const { return kernel_ip_; }
-  ipv4_address stack_ip() const { return stack_ip_; }
+  ipv4_address kernel_ip() const { return *ipv4_address::parse(peer_ip()); }
+  ipv4_address stack_ip() const { return *ipv4_address::parse(veth_pair::stack_ip()); }
   mac_address stack_mac() const { return stack_mac_; }
 
   // A command run in the kernel's namespace, killed after `seconds`.
-  std::string in_kernel(const std::string& command, int seconds) const {
-    return "ip netns exec " + kernel_ns_ + " timeout " + std::to_string(seconds) + " " + command;
-  }
+  std::string in_kernel(const std::string& command, int seconds) const { return in_peer(command, seconds); }
   // A Python script in a file of this run, for /usr/bin/python3 (the
   // system's, as netns-harness.md asks).
   // STACK_IP and KERNEL_IP in the code become the addresses.
   std::string python(const std::string& name, std::string code) {
-    for (const auto& [placeholder, address] : {std::pair{std::string("STACK_IP"), stack_ip_.to_string()},
-                                               std::pair{std::string("KERNEL_IP"), kernel_ip_.to_string()}}) {
+    for (const auto& [placeholder, address] : {std::pair{std::string("STACK_IP"), stack_ip().to_string()},
+                                               std::pair{std::string("KERNEL_IP"), kernel_ip().to_string()}}) {
       for (auto at = code.find(placeholder); at != std::string::npos; at = code.find(placeholder)) {
         code.replace(at, placeholder.size(), address);
       }
@@ -129,36 +83,16 @@ class harness {
   // Opens the stack's end of the pair with libpcap, from inside our
   // namespace; the socket stays there when the thread goes back.
   expected<pcap_live, device_error> open_device() {
-    const int original = ::open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
-    const int target = ::open(("/var/run/netns/" + stack_ns_).c_str(), O_RDONLY | O_CLOEXEC);
-    if (original < 0 || target < 0 || ::setns(target, CLONE_NEWNET) != 0) {
-      if (original >= 0) ::close(original);
-      if (target >= 0) ::close(target);
-      return device_error{device_error::code::system, "cannot enter " + stack_ns_};
-    }
-    ::close(target);
     pcap_live_options options;
-    options.filter = pcap_live::filter_for(stack_mac_, stack_ip_);
-    auto device = pcap_live::open(stack_if_, options);
-    const int back = ::setns(original, CLONE_NEWNET);
-    ::close(original);
-    if (back != 0) return device_error{device_error::code::system, "cannot return to the original namespace"};
-    return device;
+    options.filter = pcap_live::filter_for(stack_mac_, stack_ip());
+    return netns_test::in_namespace(stack_ns(), [&] { return pcap_live::open(stack_if(), options); });
   }
 
  private:
-  void remove() {
-    sh("ip netns del " + kernel_ns_);  // deleting a namespace deletes its veth end, and the pair
-    sh("ip netns del " + stack_ns_);
-    for (const auto& f : files_) std::remove(f.c_str());
-  }
+  static mac_address mac_for(int pid) { return mac_address{{0x02, 0x00, 0x00, 0xc9, static_cast<byte>(pid % 250), 0x01}}; }
 
-  std::string tag_, kernel_ns_, stack_ns_, kernel_if_, stack_if_;
-  byte subnet_;
-  ipv4_address kernel_ip_, stack_ip_;
+  std::string tag_;
   mac_address stack_mac_;
-  bool ready_ = false;
-  std::string failed_step_;
   std::vector<std::string> files_;
 };
 
