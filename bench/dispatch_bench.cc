@@ -440,7 +440,7 @@ class facade_udp_instance {
     auto command = [&] { body(context); };
     eth_.call(command);
   }
-  void receive(bytes_view frame) { eth_.receive(runtime::header_set(instant{}), frame); }
+  void receive(bytes_view frame) { eth_.receive_frame(instant{}, frame); }
 
   delivery_sink sink() { return app_.sink; }
   layer_counts counts() { return {.ethernet = eth_.stats(), .ip = ip_.stats(), .udp = udp_.stats()}; }
@@ -514,7 +514,7 @@ class facade_tcp_instance {
     auto command = [&] { body(context); };
     eth_.call(command);
   }
-  void receive(bytes_view frame) { eth_.receive(runtime::header_set(instant{}), frame); }
+  void receive(bytes_view frame) { eth_.receive_frame(instant{}, frame); }
 
   delivery_sink sink() { return app_.sink; }
   layer_counts counts() {

@@ -89,9 +89,50 @@ struct udp_port_key {
 struct dynamic_tag {};
 
 // ---------------------------------------------------------------------------
-// dynamic_uppers<Key>: a static layer's uppers, registered at run time.
+// Direct calls to the built-in adapters.
+//
+// An adapter class D whose receive functions are final marks its objects
+// with `adapter_kind<D>()` (runtime/layer.hpp). A table that lists D
+// among its `Direct...` classes checks the registered layer's mark and, on
+// a match, calls D's receive for the context by name: no virtual call, and
+// the compiler may inline the static layer behind it into the one below, as
+// in a static stack. Any other layer, or a D registered somewhere else, gets
+// the virtual call; what runs is the same function either way.
 
-template <class Key>
+// `target.receive_on_link/ipv4/udp(context, payload)` for the context's
+// place: a virtual call through `layer`, or by name through an adapter
+// class; false when the context is of none of those places.
+template <class Layer, class Context>
+bool receive_typed(Layer& target, const Context& context, bytes_view payload) {
+  constexpr bool by_name = !std::is_same_v<Layer, layer>;
+  if constexpr (std::is_same_v<Context, link_context>) {
+    if constexpr (by_name) {
+      target.Layer::receive_on_link(context, payload);
+    } else {
+      target.receive_on_link(context, payload);
+    }
+  } else if constexpr (std::is_same_v<Context, ipv4_context>) {
+    if constexpr (by_name) {
+      target.Layer::receive_on_ipv4(context, payload);
+    } else {
+      target.receive_on_ipv4(context, payload);
+    }
+  } else if constexpr (std::is_same_v<Context, udp_context>) {
+    if constexpr (by_name) {
+      target.Layer::receive_on_udp(context, payload);
+    } else {
+      target.receive_on_udp(context, payload);
+    }
+  } else {
+    return false;
+  }
+  return true;
+}
+
+// ---------------------------------------------------------------------------
+// dynamic_uppers<Key, Direct...>: a static layer's uppers, registered at run time.
+
+template <class Key, class... Direct>
 struct dynamic_uppers {
   using layer_tag = dynamic_tag;
   static constexpr bool runtime_keyed = true;
@@ -118,12 +159,31 @@ struct dynamic_uppers {
       return *this;
     }
 
-    bool accepts(typename Key::type key) const noexcept { return registered(key) != nullptr; }
+    // The static layer's dispatch asks `accepts(key)` and, when it says yes,
+    // calls `receive` at once (stack/layer.hpp, dispatch_by_key): the layer
+    // found here is kept for that call, so that the key is looked up once.
+    bool accepts(typename Key::type key) const noexcept {
+      accepted_ = registered(key);
+      return accepted_ != nullptr;
+    }
 
-    // The erased boundary: one virtual call to the layer registered for the key.
+    // The erased boundary: one virtual call to the layer registered for the
+    // key, with the static context when it is one the built-in layers
+    // take as it is (layer::receive_on_link and the others).
     template <class Context>
     void receive(const Context& context, bytes_view payload) {
-      deliver(Key::of(context), header_set::from(context), payload);
+      layer* target = std::exchange(accepted_, nullptr);
+      if (target == nullptr) [[unlikely]] {
+        deliver(Key::of(context), header_set::from(context), payload);
+        return;
+      }
+      const void* kind = target->direct_kind();
+      const bool direct = ((kind == adapter_kind<Direct>() &&
+                            receive_typed<Direct>(static_cast<Direct&>(*target), context, payload)) ||
+                           ...);
+      if (!direct && !receive_typed<layer>(*target, context, payload)) {
+        target->receive(header_set::from(context), payload);
+      }
     }
 
     // As the link's resolver (Ethernet asks its uppers for one at compile
@@ -146,6 +206,7 @@ struct dynamic_uppers {
     void on_timer(instant now) { fire_due(now); }
 
    private:
+    mutable layer* accepted_ = nullptr;  // from accepts() to receive()
     std::uint64_t unresolved_ = 0;
   };
 };

@@ -43,12 +43,17 @@
 #include "pystack/layers/ethernet.hpp"
 #include "pystack/runtime/adapters.hpp"
 #include "pystack/runtime/layer.hpp"
+#include "pystack/runtime/layers.hpp"
 #include "pystack/stack/clock.hpp"
 #include "pystack/stack/device.hpp"
 #include "pystack/stack/headers.hpp"
 #include "pystack/stack/stack.hpp"
 
 namespace pystack::runtime {
+
+// The uppers of the runtime Ethernet layer: the built-in IP layer's receive
+// is called by name (runtime/adapters.hpp, "Direct calls").
+using link_uppers = dynamic_uppers<ethertype_key, basic_ip_layer<>>;
 
 namespace detail {
 
@@ -109,7 +114,7 @@ class link_backend_for final : public link_backend {
  public:
   using static_stack = typename Stack<Description>::template on<Device, Clock>;
   using link_type = typename static_stack::link_layer;
-  using table_type = typename dynamic_uppers<ethertype_key>::template bound<link_type>;
+  using table_type = typename link_uppers::template bound<link_type>;
 
   link_backend_for(Device device, Clock clock, const interface_config& config, const stack_options& options)
       : stack_(std::move(device), std::move(clock), config, options) {}
@@ -174,7 +179,7 @@ class device_view {
 template <class Policy = ethernet_default_policy>
 class basic_ethernet_layer : public layer, public stack_services {
  public:
-  using description = Ethernet<Policy, dynamic_uppers<ethertype_key>>;
+  using description = Ethernet<Policy, link_uppers>;
 
   // A stack on `device` with the addresses of `config`. With a virtual clock
   // (clock_ref<virtual_clock>) nothing ever waits: drive it with process().
@@ -182,7 +187,12 @@ class basic_ethernet_layer : public layer, public stack_services {
   basic_ethernet_layer(Device device, const interface_config& config, Clock clock = {}, stack_options options = {})
       : layer("Ether"),
         backend_(std::make_unique<detail::link_backend_for<description, Device, Clock>>(
-            std::move(device), std::move(clock), config, options)) {
+            std::move(device), std::move(clock), config, options)),
+        pool_(&backend_->pool()) {
+    // The static stack's own configuration, which lives as long as it does
+    // (set_config assigns to the same object).
+    use_config(std::as_const(*backend_).config());
+    set_own_services(*this);
     backend_->uppers().on_start(&loop_started, this);
   }
 
@@ -195,12 +205,19 @@ class basic_ethernet_layer : public layer, public stack_services {
   std::uint32_t key() const noexcept override { return 0; }
   service needs() const noexcept override { return service::none; }
   service offers() const noexcept override { return service::link; }
-  stack_services& services() noexcept override { return *this; }
 
   // A frame from outside the device (a test, a replay): handled as if the
   // device had received it.
   void receive(const header_set& headers, bytes_view whole_frame) override {
-    auto inject = [&] { backend_->receive(headers.timestamp(), whole_frame); };
+    receive_frame(headers.timestamp(), whole_frame);
+  }
+  // The same without a header_set: a frame and when it was received.
+  void receive_frame(instant timestamp, bytes_view whole_frame) {
+    if (detail::executing_stack() == this) {
+      backend_->receive(timestamp, whole_frame);  // on the loop thread: no command to make
+      return;
+    }
+    auto inject = [&] { backend_->receive(timestamp, whole_frame); };
     call(inject);
   }
 
@@ -216,9 +233,9 @@ class basic_ethernet_layer : public layer, public stack_services {
   std::optional<instant> next_deadline() const override { return backend_->next_event(); }
 
   // ---- stack_services ----
-  const interface_config& config() const noexcept override { return backend_->config(); }
+  // config() is stack_services' (set at construction).
   instant now() const noexcept override { return backend_->now(); }
-  buffer_pool& pool() noexcept override { return backend_->pool(); }
+  buffer_pool& pool() noexcept override { return *pool_; }
   frame allocate_frame() noexcept override { return backend_->allocate_frame(); }
   bool in_stack_context() const noexcept override {
     return detail::executing_stack() == this || !active_.load(std::memory_order_acquire);
@@ -404,6 +421,7 @@ class basic_ethernet_layer : public layer, public stack_services {
   }
 
   std::unique_ptr<detail::link_backend> backend_;
+  buffer_pool* pool_;  // the static stack's, read without a virtual call
   mutable std::mutex state_mutex_;
   std::condition_variable state_changed_;
   std::atomic<bool> active_{false};

@@ -29,6 +29,7 @@
 #include "pystack/runtime/adapters.hpp"
 #include "pystack/runtime/host_sockets.hpp"
 #include "pystack/runtime/layer.hpp"
+#include "pystack/runtime/udp_application.hpp"
 #include "pystack/wire/ethernet.hpp"
 #include "pystack/wire/icmp.hpp"
 #include "pystack/wire/ipv4.hpp"
@@ -37,23 +38,98 @@
 namespace pystack::runtime {
 
 // ---------------------------------------------------------------------------
+// UDP
+
+class udp_layer : public layer {
+ public:
+  // Its applications: UDPApplication's receive is called by name.
+  using uppers_description = dynamic_uppers<udp_port_key, UDPApplication>;
+  using static_layer = UDP<uppers_description>::bound<dynamic_lower>;
+  using table_type = uppers_description::bound<static_layer>;
+
+  udp_layer() : layer("UDP"), lower_(*this), udp_(lower_) { set_direct_kind(adapter_kind<udp_layer>()); }
+  ~udp_layer() override { detach(); }
+
+  std::uint32_t key() const noexcept override { return udp::ip_protocol; }
+  service needs() const noexcept override { return service::network; }
+  service offers() const noexcept override { return service::udp; }
+
+  // UDP's checksum covers the IPv4 pseudo-header (RFC 768): without the
+  // IPv4 header the datagram cannot be checked, so it is counted, not taken.
+  void receive(const header_set& headers, bytes_view payload) final {
+    if (!headers.with_static_context<ipv4::view>([&](const auto& context) { udp_.receive(context, payload); })) {
+      ++missing_headers_;
+    }
+  }
+  void receive_on_ipv4(const ipv4_context& context, bytes_view payload) final { udp_.receive(context, payload); }
+  void start() override { udp_.start(); }
+  void stop() override { udp_.stop(); }
+  bool idle() const override { return udp_.idle(); }
+  std::optional<instant> next_deadline() const override { return udp_.next_deadline(); }
+  void on_timer(instant now) override { udp_.on_timer(now); }
+
+  bool send_udp(std::uint16_t source_port, ipv4_address destination, std::uint16_t destination_port,
+                bytes_view payload, const outgoing_hook& hook) override {
+    return udp_.send(source_port, destination, destination_port, payload, hook);
+  }
+
+  // True when an application may bind `port`: none is registered on it and,
+  // when the stack shares its address with the host, no kernel socket holds
+  // it (runtime/host_sockets.hpp; a table that cannot be read counts as
+  // "held"). On the stack's thread.
+  bool upper_key_free(std::uint32_t port) override {
+    if (port == 0 || port > 0xffff || upper(port) != nullptr) return false;
+    if (!host_sockets_) return true;
+    const auto held = host_sockets_->port_in_use(transport::udp, services().config().address,
+                                                 static_cast<std::uint16_t>(port));
+    return held && !*held;
+  }
+  // Shared-address mode: also ask the host's kernel (these tables) before
+  // binding a port; null: do not.
+  void set_host_sockets(std::shared_ptr<const host_socket_tables> tables) noexcept { host_sockets_ = std::move(tables); }
+  bool checks_host_sockets() const noexcept { return host_sockets_ != nullptr; }
+
+  const udp_stats& stats() const noexcept { return udp_.stats(); }
+  std::uint64_t missing_headers() const noexcept { return missing_headers_; }
+  static_layer& static_implementation() noexcept { return udp_; }
+
+ protected:
+  upper_table* uppers() noexcept override { return &udp_.find<table_type>(); }
+
+ private:
+  dynamic_lower lower_;
+  static_layer udp_;
+  std::uint64_t missing_headers_ = 0;
+  std::shared_ptr<const host_socket_tables> host_sockets_;
+};
+
+// ---------------------------------------------------------------------------
 // IPv4
 
 template <class Policy = ipv4_default_policy>
 class basic_ip_layer : public layer {
  public:
-  using static_layer = typename IP<Policy, dynamic_uppers<ip_protocol_key>>::template bound<dynamic_lower>;
-  using table_type = typename dynamic_uppers<ip_protocol_key>::template bound<static_layer>;
+  // Its transports: the built-in UDP layer's receive is called by name.
+  using uppers_description = dynamic_uppers<ip_protocol_key, udp_layer>;
+  using static_layer = typename IP<Policy, uppers_description>::template bound<dynamic_lower>;
+  using table_type = typename uppers_description::template bound<static_layer>;
 
-  basic_ip_layer() : layer("IP"), lower_(*this), ip_(lower_) {}
+  basic_ip_layer() : layer("IP"), lower_(*this), ip_(lower_) { set_direct_kind(adapter_kind<basic_ip_layer>()); }
   ~basic_ip_layer() override { detach(); }
 
   std::uint32_t key() const noexcept override { return eth::ethertype::ipv4; }
   service needs() const noexcept override { return service::link; }
   service offers() const noexcept override { return service::network; }
 
-  void receive(const header_set& headers, bytes_view payload) override {
+  void receive(const header_set& headers, bytes_view payload) final {
     headers.with_static_context<>([&](const auto& context) { ip_.receive(context, payload); });
+  }
+  // Flattened: the static IPv4 layer, and the built-in UDP layer and its
+  // dispatch that it calls by name, are compiled into this one function as
+  // a static stack's layers are into its link's receive; the virtual calls
+  // to the applications end it.
+  [[gnu::flatten]] void receive_on_link(const link_context& context, bytes_view payload) final {
+    ip_.receive(context, payload);
   }
   void start() override { ip_.start(); }
   void stop() override { ip_.stop(); }
@@ -102,6 +178,7 @@ class basic_arp_layer : public layer {
   void receive(const header_set& headers, bytes_view payload) override {
     headers.with_static_context<>([&](const auto& context) { arp_.receive(context, payload); });
   }
+  void receive_on_link(const link_context& context, bytes_view payload) override { arp_.receive(context, payload); }
   void start() override { arp_.start(); }
   void stop() override { arp_.stop(); }
   bool idle() const override { return arp_.idle(); }
@@ -155,6 +232,7 @@ class basic_icmp_layer : public layer {
       ++missing_headers_;
     }
   }
+  void receive_on_ipv4(const ipv4_context& context, bytes_view payload) override { icmp_.receive(context, payload); }
   void start() override { icmp_.start(); }
   void stop() override { icmp_.stop(); }
   bool idle() const override { return icmp_.idle(); }
@@ -175,69 +253,6 @@ class basic_icmp_layer : public layer {
 class icmp_layer : public basic_icmp_layer<> {
  public:
   using basic_icmp_layer::basic_icmp_layer;
-};
-
-// ---------------------------------------------------------------------------
-// UDP
-
-class udp_layer : public layer {
- public:
-  using static_layer = UDP<dynamic_uppers<udp_port_key>>::bound<dynamic_lower>;
-  using table_type = dynamic_uppers<udp_port_key>::bound<static_layer>;
-
-  udp_layer() : layer("UDP"), lower_(*this), udp_(lower_) {}
-  ~udp_layer() override { detach(); }
-
-  std::uint32_t key() const noexcept override { return udp::ip_protocol; }
-  service needs() const noexcept override { return service::network; }
-  service offers() const noexcept override { return service::udp; }
-
-  // UDP's checksum covers the IPv4 pseudo-header (RFC 768): without the
-  // IPv4 header the datagram cannot be checked, so it is counted, not taken.
-  void receive(const header_set& headers, bytes_view payload) override {
-    if (!headers.with_static_context<ipv4::view>([&](const auto& context) { udp_.receive(context, payload); })) {
-      ++missing_headers_;
-    }
-  }
-  void start() override { udp_.start(); }
-  void stop() override { udp_.stop(); }
-  bool idle() const override { return udp_.idle(); }
-  std::optional<instant> next_deadline() const override { return udp_.next_deadline(); }
-  void on_timer(instant now) override { udp_.on_timer(now); }
-
-  bool send_udp(std::uint16_t source_port, ipv4_address destination, std::uint16_t destination_port,
-                bytes_view payload, const outgoing_hook& hook) override {
-    return udp_.send(source_port, destination, destination_port, payload, hook);
-  }
-
-  // True when an application may bind `port`: none is registered on it and,
-  // when the stack shares its address with the host, no kernel socket holds
-  // it (runtime/host_sockets.hpp; a table that cannot be read counts as
-  // "held"). On the stack's thread.
-  bool upper_key_free(std::uint32_t port) override {
-    if (port == 0 || port > 0xffff || upper(port) != nullptr) return false;
-    if (!host_sockets_) return true;
-    const auto held = host_sockets_->port_in_use(transport::udp, services().config().address,
-                                                 static_cast<std::uint16_t>(port));
-    return held && !*held;
-  }
-  // Shared-address mode: also ask the host's kernel (these tables) before
-  // binding a port; null: do not.
-  void set_host_sockets(std::shared_ptr<const host_socket_tables> tables) noexcept { host_sockets_ = std::move(tables); }
-  bool checks_host_sockets() const noexcept { return host_sockets_ != nullptr; }
-
-  const udp_stats& stats() const noexcept { return udp_.stats(); }
-  std::uint64_t missing_headers() const noexcept { return missing_headers_; }
-  static_layer& static_implementation() noexcept { return udp_; }
-
- protected:
-  upper_table* uppers() noexcept override { return &udp_.find<table_type>(); }
-
- private:
-  dynamic_lower lower_;
-  static_layer udp_;
-  std::uint64_t missing_headers_ = 0;
-  std::shared_ptr<const host_socket_tables> host_sockets_;
 };
 
 }  // namespace pystack::runtime

@@ -336,9 +336,12 @@ class basic_tcp_layer : public layer, public tcp_service, private detail::tcp_ro
       ++missing_headers_;
       return;
     }
+    receive_on_ipv4(ipv4_context(set.timestamp(), *set.ethernet(), *set.ip()), payload);
+  }
+  void receive_on_ipv4(const ipv4_context& context, bytes_view payload) override {
     const detail::router_scope scope(router());
     bury();
-    tcp_.receive(pystack::headers<eth::view, ipv4::view>(set.timestamp(), *set.ethernet(), *set.ip()), payload);
+    tcp_.receive(context, payload);
   }
   void start() override { tcp_.start(); }
   void stop() override {
