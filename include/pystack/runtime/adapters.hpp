@@ -94,10 +94,12 @@ struct dynamic_tag {};
 // An adapter class D whose receive functions are final marks its objects
 // with `adapter_kind<D>()` (runtime/layer.hpp). A table that lists D
 // among its `Direct...` classes checks the registered layer's mark and, on
-// a match, calls D's receive for the context by name: no virtual call, and
-// the compiler may inline the static layer behind it into the one below, as
-// in a static stack. Any other layer, or a D registered somewhere else, gets
-// the virtual call; what runs is the same function either way.
+// a match, calls D's receive for the context by name (when D says
+// `receive_by_name`) or its lookup (when D says `resolves_by_name`): no
+// virtual call, and the compiler may inline the static layer behind it into
+// the one below, as in a static stack. Any other layer, or a D registered
+// somewhere else, gets the virtual call; what runs is the same function
+// either way.
 
 // `target.receive_on_link/ipv4/udp(context, payload)` for the context's
 // place: a virtual call through `layer`, or by name through an adapter
@@ -128,6 +130,12 @@ bool receive_typed(Layer& target, const Context& context, bytes_view payload) {
   }
   return true;
 }
+
+// Whether a table calls D's receive by name: D says so with
+// `receive_by_name`. (ARP's receive is rare and out of line in the static
+// layer; called by name it would only grow the link's receive function.)
+template <class D>
+constexpr bool receives_by_name = requires { requires D::receive_by_name; };
 
 // ---------------------------------------------------------------------------
 // dynamic_uppers<Key, Direct...>: a static layer's uppers, registered at run time.
@@ -178,7 +186,7 @@ struct dynamic_uppers {
         return;
       }
       const void* kind = target->direct_kind();
-      const bool direct = ((kind == adapter_kind<Direct>() &&
+      const bool direct = ((receives_by_name<Direct> && kind == adapter_kind<Direct>() &&
                             receive_typed<Direct>(static_cast<Direct&>(*target), context, payload)) ||
                            ...);
       if (!direct && !receive_typed<layer>(*target, context, payload)) {
@@ -190,7 +198,12 @@ struct dynamic_uppers {
     // time): forwarded to the registered layer that resolves IPv4, if any.
     std::optional<mac_address> lookup(ipv4_address address) const {
       const layer* arp = resolver();
-      return arp ? arp->lookup(address) : std::nullopt;
+      if (arp == nullptr) return std::nullopt;
+      std::optional<mac_address> found;
+      const void* kind = arp->direct_kind();
+      const bool direct = ((kind == adapter_kind<Direct>() && lookup_by_name<Direct>(*arp, address, found)) || ...);
+      if (!direct) found = arp->lookup(address);
+      return found;
     }
     void hold(ipv4_address address, frame held) {
       layer* arp = resolver();
@@ -206,6 +219,18 @@ struct dynamic_uppers {
     void on_timer(instant now) { fire_due(now); }
 
    private:
+    // `D::lookup` by name, for an adapter class whose lookup is final (it
+    // says so with `resolves_by_name`); false for the others.
+    template <class D>
+    static bool lookup_by_name(const layer& arp, ipv4_address address, std::optional<mac_address>& found) {
+      if constexpr (requires { requires D::resolves_by_name; }) {
+        found = static_cast<const D&>(arp).D::lookup(address);
+        return true;
+      } else {
+        return false;
+      }
+    }
+
     mutable layer* accepted_ = nullptr;  // from accepts() to receive()
     std::uint64_t unresolved_ = 0;
   };
@@ -257,8 +282,84 @@ class dynamic_lower {
     return below != nullptr && below->send_datagram(std::move(datagram), header, erase_hook(hook));
   }
 
+ protected:
+  layer& owner() noexcept { return owner_; }
+
  private:
   layer& owner_;
+};
+
+// A dynamic_lower that, when the runtime layer below is of adapter class
+// `Direct` (runtime/layers.hpp's basic_ip_layer<>), calls Direct's static
+// layer by name with the caller's own hook: the send path's counterpart of
+// dynamic_uppers' direct calls, with no virtual call and no erased hook
+// between a transport and the IPv4 layer. Any other lower is called
+// virtually, as by dynamic_lower.
+template <class Direct>
+class direct_lower : public dynamic_lower {
+ public:
+  using dynamic_lower::dynamic_lower;
+
+  ipv4::repr make_header(ipv4_address destination, std::uint8_t protocol) {
+    if (Direct* below = direct()) return below->static_implementation().make_header(destination, protocol);
+    return dynamic_lower::make_header(destination, protocol);
+  }
+
+  template <class Hook = no_hook>
+  bool send(frame datagram, ipv4::repr header, Hook&& hook = {}) {
+    Direct* below = direct();
+    if (below == nullptr) return dynamic_lower::send(std::move(datagram), header, hook);
+    if constexpr (std::is_invocable_v<Hook&, ipv4::repr&>) {
+      // The IPv4 layer corrects the transport checksum when a hook moved the
+      // addresses, which it finds out by walking the options of the header
+      // before and after. A facade application always has an IPv4 hook (a
+      // virtual function) that rarely moves anything: the hook is applied
+      // here, once, and the IPv4 layer gets a hook without it when the
+      // addresses stayed (no options, so the final destination is the
+      // destination), or one that replays its result when they did not.
+      ipv4::repr hooked = header;
+      hook(hooked);
+      if (hooked.options_length == 0 && header.options_length == 0 && hooked.source == header.source &&
+          hooked.destination == header.destination) {
+        return below->static_implementation().send(std::move(datagram), hooked, hook_without_ipv4<Hook>{hook});
+      }
+      return below->static_implementation().send(std::move(datagram), header,
+                                                 hook_replaying_ipv4<Hook>{hook, hooked});
+    } else {
+      return below->static_implementation().send(std::move(datagram), header, hook);
+    }
+  }
+  using dynamic_lower::send;
+
+ private:
+  // `Hook` for every header but IPv4's.
+  template <class Hook>
+  struct hook_without_ipv4 {
+    Hook& hook;
+    template <class Repr>
+      requires(!std::is_same_v<Repr, ipv4::repr> && std::is_invocable_v<Hook&, Repr&>)
+    void operator()(Repr& header) const {
+      hook(header);
+    }
+  };
+  // `Hook`, with IPv4's header set to what it made of it already.
+  template <class Hook>
+  struct hook_replaying_ipv4 {
+    Hook& hook;
+    const ipv4::repr& result;
+    void operator()(ipv4::repr& header) const { header = result; }
+    template <class Repr>
+      requires(!std::is_same_v<Repr, ipv4::repr> && std::is_invocable_v<Hook&, Repr&>)
+    void operator()(Repr& header) const {
+      hook(header);
+    }
+  };
+
+  Direct* direct() noexcept {
+    layer* below = owner().lower();
+    if (below == nullptr || below->direct_kind() != adapter_kind<Direct>()) return nullptr;
+    return static_cast<Direct*>(below);
+  }
 };
 
 }  // namespace pystack::runtime

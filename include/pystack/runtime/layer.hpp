@@ -173,7 +173,9 @@ class stack_services {
   // Not virtual: the static layers behind the facade read it for every
   // packet, and it is one object for the stack's life.
   const interface_config& config() const noexcept { return *config_; }
-  virtual instant now() const noexcept = 0;
+  // Not virtual either: one call to the clock the implementation gave
+  // (use_clock), read by TCP and ARP several times per segment.
+  instant now() const noexcept { return read_clock_(clock_); }
   virtual buffer_pool& pool() noexcept = 0;
   // A frame with room in front for every header a runtime stack can have.
   virtual frame allocate_frame() noexcept = 0;
@@ -194,9 +196,16 @@ class stack_services {
   // The configuration config() returns; set by the implementation before
   // any layer can ask.
   void use_config(const interface_config& config) noexcept { config_ = &config; }
+  // What now() returns: `read(clock)`.
+  void use_clock(instant (*read)(const void*) noexcept, const void* clock) noexcept {
+    read_clock_ = read;
+    clock_ = clock;
+  }
 
  private:
   const interface_config* config_ = nullptr;
+  instant (*read_clock_)(const void*) noexcept = [](const void*) noexcept { return instant{}; };
+  const void* clock_ = nullptr;
 };
 
 // Runs `f` through `services.call` and returns its result.
@@ -214,11 +223,11 @@ auto in_stack(stack_services& services, F&& f) -> std::invoke_result_t<F&> {
 }
 
 // The services of a layer on no stack: nothing to send with (no buffers),
-// time stands still, commands run at once.
+// time stands still (stack_services' clock before use_clock), commands run
+// at once.
 class detached_services final : public stack_services {
  public:
   detached_services() : pool_(0) { use_config(config_); }
-  instant now() const noexcept override { return {}; }
   buffer_pool& pool() noexcept override { return pool_; }
   frame allocate_frame() noexcept override { return pool_.acquire(0); }
   void call(command_ref command) override { command(); }
@@ -292,7 +301,7 @@ class upper_table {
   // a compare: each key has a slot by its low byte, which tells an IP
   // protocol, the EtherTypes of IPv4 and ARP and most sets of bound ports
   // apart. Keys that share a slot are found by a binary search.
-  layer* registered(std::uint32_t key) const noexcept {
+  [[gnu::always_inline]] layer* registered(std::uint32_t key) const noexcept {
     const slot& s = slots_[key & slot_mask];
     if (s.key == key) return s.target;
     if (!s.shared) return nullptr;

@@ -47,6 +47,9 @@ class udp_layer : public layer {
   using static_layer = UDP<uppers_description>::bound<dynamic_lower>;
   using table_type = uppers_description::bound<static_layer>;
 
+  // Its lower's table calls its receive by name (runtime/adapters.hpp).
+  static constexpr bool receive_by_name = true;
+
   udp_layer() : layer("UDP"), lower_(*this), udp_(lower_) { set_direct_kind(adapter_kind<udp_layer>()); }
   ~udp_layer() override { detach(); }
 
@@ -114,6 +117,9 @@ class basic_ip_layer : public layer {
   using static_layer = typename IP<Policy, uppers_description>::template bound<dynamic_lower>;
   using table_type = typename uppers_description::template bound<static_layer>;
 
+  // Its lower's table calls its receive by name (runtime/adapters.hpp).
+  static constexpr bool receive_by_name = true;
+
   basic_ip_layer() : layer("IP"), lower_(*this), ip_(lower_) { set_direct_kind(adapter_kind<basic_ip_layer>()); }
   ~basic_ip_layer() override { detach(); }
 
@@ -169,24 +175,27 @@ class basic_arp_layer : public layer {
  public:
   using static_layer = typename ARP<Policy>::template bound<dynamic_lower>;
 
-  basic_arp_layer() : layer("ARP"), lower_(*this), arp_(lower_) {}
+  // The link's table calls its lookup by name (runtime/adapters.hpp).
+  static constexpr bool resolves_by_name = true;
+
+  basic_arp_layer() : layer("ARP"), lower_(*this), arp_(lower_) { set_direct_kind(adapter_kind<basic_arp_layer>()); }
   ~basic_arp_layer() override { detach(); }
 
   std::uint32_t key() const noexcept override { return eth::ethertype::arp; }
   service needs() const noexcept override { return service::link; }
 
-  void receive(const header_set& headers, bytes_view payload) override {
+  void receive(const header_set& headers, bytes_view payload) final {
     headers.with_static_context<>([&](const auto& context) { arp_.receive(context, payload); });
   }
-  void receive_on_link(const link_context& context, bytes_view payload) override { arp_.receive(context, payload); }
+  void receive_on_link(const link_context& context, bytes_view payload) final { arp_.receive(context, payload); }
   void start() override { arp_.start(); }
   void stop() override { arp_.stop(); }
   bool idle() const override { return arp_.idle(); }
   std::optional<instant> next_deadline() const override { return arp_.next_deadline(); }
   void on_timer(instant now) override { arp_.on_timer(now); }
 
-  bool resolves_ipv4() const noexcept override { return true; }
-  std::optional<mac_address> lookup(ipv4_address address) const override { return arp_.lookup(address); }
+  bool resolves_ipv4() const noexcept final { return true; }
+  std::optional<mac_address> lookup(ipv4_address address) const final { return arp_.lookup(address); }
   bool hold(ipv4_address address, frame held) override {
     arp_.hold(address, std::move(held));
     return true;  // held, or dropped and counted in stats()

@@ -53,6 +53,7 @@
 #include "pystack/runtime/header_set.hpp"
 #include "pystack/runtime/host_sockets.hpp"
 #include "pystack/runtime/layer.hpp"
+#include "pystack/runtime/layers.hpp"
 #include "pystack/wire/ethernet.hpp"
 #include "pystack/wire/ipv4.hpp"
 #include "pystack/wire/tcp.hpp"
@@ -241,8 +242,10 @@ class tcp_proxy {
   }
   template <class Context>
   void hook_incoming(const Context& context, const tcp::view& segment) {
-    const auto& ip = context.template get<ipv4::view>();
-    resolve({ip.destination(), segment.destination_port()}, {ip.source(), segment.source_port()});
+    if (!resolved_) [[unlikely]] {
+      const auto& ip = context.template get<ipv4::view>();
+      resolve({ip.destination(), segment.destination_port()}, {ip.source(), segment.source_port()});
+    }
     if (handler_ != nullptr) handler_->hook_incoming(context, segment);
   }
   void hook_outgoing(tcp::repr& header) {
@@ -314,7 +317,9 @@ namespace pystack::runtime {
 template <class Policy = tcp_default_policy>
 class basic_tcp_layer : public layer, public tcp_service, private detail::tcp_router {
  public:
-  using static_layer = typename TCP<Session<Policy>, any_port_listener>::template bound<dynamic_lower>;
+  // Its lower: the built-in IPv4 layer is called by name (runtime/adapters.hpp).
+  using lower_type = direct_lower<basic_ip_layer<>>;
+  using static_layer = typename TCP<Session<Policy>, any_port_listener>::template bound<lower_type>;
 
   basic_tcp_layer() : layer("TCP"), lower_(*this), tcp_(lower_) {}
   ~basic_tcp_layer() override {
@@ -458,7 +463,7 @@ class basic_tcp_layer : public layer, public tcp_service, private detail::tcp_ro
   void bury() { finished_.clear(); }
   detail::tcp_router* router() noexcept { return this; }
 
-  dynamic_lower lower_;
+  lower_type lower_;
   std::vector<tcp_proxy*> proxies_;                 // every live proxy, active and passive
   std::vector<std::unique_ptr<tcp_proxy>> active_;  // the active opens' proxies
   std::vector<std::unique_ptr<tcp_proxy>> finished_;

@@ -101,6 +101,9 @@ class UDPApplication : public runtime::layer {
  public:
   static constexpr std::size_t default_receive_queue_limit = 1024;
 
+  // The UDP layer's table calls its receive by name (runtime/adapters.hpp).
+  static constexpr bool receive_by_name = true;
+
   UDPApplication() : layer("UDPApplication") { set_direct_kind(runtime::adapter_kind<UDPApplication>()); }
   ~UDPApplication() override {
     static_cast<void>(close());
