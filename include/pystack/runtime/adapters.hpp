@@ -7,21 +7,27 @@
 // same layer into a stack built at run time, runtime/layers.hpp instantiates
 // it as
 //
-//     IP<Policy, dynamic_uppers<ip_protocol_key>>::bound<dynamic_lower>
+//     IP<Policy, dynamic_uppers<ip_protocol_key, udp_layer>>::bound<dynamic_lower>
 //
-// - `dynamic_uppers<Key>` is one upper description whose bound object is a
-//   run-time table (`upper_table`) from key to `runtime::layer*`. The static
-//   layer's dispatch asks it (`accepts(key)`) once no constant-keyed upper
-//   matched, and hands it the payload with the typed context; it turns the
-//   context into a `header_set` and makes the one virtual call of the
-//   boundary. `Key` says what the key is and where it is read.
+// - `dynamic_uppers<Key, Direct...>` is one upper description whose bound
+//   object is a run-time table (`upper_table`) from key to `runtime::layer*`.
+//   The static layer's dispatch asks it (`accepts(key)`) once no
+//   constant-keyed upper matched, and hands it the payload with the typed
+//   context. It calls the layer it found: by name, with the static context
+//   as it is, when that layer is of one of the `Direct...` adapter classes
+//   (below, "Direct calls"); else through the virtual `receive_on_link`,
+//   `receive_on_ipv4` or `receive_on_udp` (runtime/layer.hpp), whose default
+//   makes the `header_set` a layer written for the facade reads. `Key` says
+//   what the key is and where it is read.
 // - `dynamic_lower` has the members a static layer calls on its lower
 //   (`services`, `send`, `send_ipv4`, `make_header`, `transmit`) and forwards
 //   each through the virtual interface of the runtime layer below. Hooks
-//   cross as `outgoing_hook`.
+//   cross as `outgoing_hook`. `direct_lower<Direct>` calls a lower of
+//   adapter class `Direct` by name instead, with the caller's own hook.
 //
 // So an adapted layer runs the static layer's own code; only the two edges
-// differ.
+// differ, and between two built-in layers the edges cost a table look-up and
+// a compare (bench/RESULTS.md, "The facade: where its cost goes").
 #pragma once
 
 #include <cstddef>

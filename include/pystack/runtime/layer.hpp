@@ -13,7 +13,9 @@
 //
 // Types are erased at layer boundaries only (design.md, "The runtime facade
 // wraps the static stack"): inside an adapted layer the code is the static
-// layer's own, and crossing from one layer to the next is one virtual call.
+// layer's own, and crossing from one layer to the next is one table look-up
+// and a virtual call, or a call by name between two built-in layers
+// (runtime/adapters.hpp, "Direct calls").
 //
 // A runtime layer L provides:
 //
@@ -27,6 +29,7 @@
 // | `l.register_layer(upper)`          | both at once, under `upper.key()` (original: `register_layer`) |
 // | `l.unregister_upper(key)`          | stop dispatching `key` (original: `unregister_upper_layer`) |
 // | `l.receive(headers, payload)`      | a packet for this layer, with the `header_set` of the layers below |
+// | `l.receive_on_link(context, payload)`, `receive_on_ipv4`, `receive_on_udp` | the same from a built-in lower, with its static context; the default makes the `header_set` and calls `receive` |
 // | `l.start()`, `l.stop()`, `l.idle()`, `l.next_deadline()`, `l.on_timer(now)` | as for static layers (stack/layer.hpp) |
 // | `l.services()`                     | the stack it belongs to: configuration, clock, buffers, loop |
 //

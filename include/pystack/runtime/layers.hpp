@@ -10,11 +10,15 @@
 //
 // | runtime layer          | static layer                                 | key (in its lower) | needs   | offers  |
 // | ---------------------- | -------------------------------------------- | ------------------ | ------- | ------- |
-// | `ip_layer`             | `IP<Policy, dynamic_uppers<ip_protocol_key>>`| EtherType 0x0800   | link    | network |
+// | `ip_layer`             | `IP<Policy, dynamic_uppers<ip_protocol_key, udp_layer>>` | EtherType 0x0800 | link | network |
 // | `arp_layer`            | `ARP<Policy>`                                | EtherType 0x0806   | link    | (resolves IPv4 for the link) |
 // | `icmp_layer`           | `ICMP<Policy>`                               | IP protocol 1      | network | nothing |
-// | `udp_layer`            | `UDP<dynamic_uppers<udp_port_key>>`          | IP protocol 17     | network | udp     |
+// | `udp_layer`            | `UDP<dynamic_uppers<udp_port_key, UDPApplication>>` | IP protocol 17 | network | udp |
 // | `tcp_layer` (runtime/tcp.hpp) | `TCP<Session<Policy>, any_port_listener>` | IP protocol 6   | network | tcp     |
+//
+// The IP, ARP and UDP adapters' receive functions are final and their
+// lowers call them by name (runtime/adapters.hpp, "Direct calls"): a
+// subclass cannot change what a packet does, only what the policies do.
 #pragma once
 
 #include <cstdint>
