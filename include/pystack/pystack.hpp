@@ -37,11 +37,14 @@
 // registers gets the virtual call and a `header_set`, as before; the table
 // chooses per packet, so replacing a built-in layer needs nothing more.
 // Measured (bench/RESULTS.md, "Dispatch"): a UDP datagram costs the facade
-// 1.47x the hand-written code's instructions (3.3x with a virtual call and a
-// header_set per layer); a TCP segment ~460 instructions more than the
-// static stack, most of them the application's virtual callbacks and hooks
+// 1.47x the hand-written code's instructions (3.2x with a virtual call and a
+// header_set per layer); a TCP segment with its ACK about 460 more than
+// the static stack: ~160 in the application's virtual callbacks and hooks
 // (hook_incoming, three hook_outgoing, packet_received), which the
-// original's API makes overridable and so always called.
+// original's API makes overridable and so always called; ~190 in the erased
+// hops left (into a TCP layer whose policy is chosen at run time, and from
+// IPv4 down to the link's device-erased static stack); ~110 in the static
+// TCP layer's own code, which serves run-time listeners through a proxy.
 //
 // No singleton: each PyStack owns its device, layers and loop, and several
 // live in one process (tests run two over an in-process link).
