@@ -8,7 +8,7 @@
 // - facade:      the runtime facade's erased layers, put together as
 //                `PyStack::compose` does it (runtime::ethernet_layer, ip_layer,
 //                arp_layer, icmp_layer, udp_layer / the runtime TCP layer), fed
-//                through the runtime Ethernet layer's `receive`.
+//                through the runtime Ethernet layer's `receive_frame`.
 // - handwritten: the same work with no framework: the same checked views
 //                (`eth::view`, `ipv4::view`, `udp::view`, `tcp::view`), the same
 //                checksum verifications, the same destination filters (the
@@ -411,9 +411,10 @@ const variant_ops static_tcp_ops = ops_for<static_instance>("static");
 // Ethernet layer on the null device, IP and ARP registered on it, ICMP and
 // UDP on IP, and a UDPApplication bound to port 7 whose `packet_received` is
 // the same application body. Frames go in through the runtime Ethernet
-// layer's `receive` (the facade's entry for frames that do not come from its
-// device), all from inside one `call()`, so that each runs inline as on the
-// loop thread instead of taking the command lock.
+// layer's `receive_frame` (the facade's entry for frames that do not come
+// from its device; `receive` with a header_set is the same call), all from
+// inside one `call()`, so that each runs inline as on the loop thread
+// instead of taking the command lock.
 
 namespace dispatch {
 namespace {
@@ -440,7 +441,7 @@ class facade_udp_instance {
     auto command = [&] { body(context); };
     eth_.call(command);
   }
-  void receive(bytes_view frame) { eth_.receive(runtime::header_set(instant{}), frame); }
+  void receive(bytes_view frame) { eth_.receive_frame(instant{}, frame); }
 
   delivery_sink sink() { return app_.sink; }
   layer_counts counts() { return {.ethernet = eth_.stats(), .ip = ip_.stats(), .udp = udp_.stats()}; }
@@ -514,7 +515,7 @@ class facade_tcp_instance {
     auto command = [&] { body(context); };
     eth_.call(command);
   }
-  void receive(bytes_view frame) { eth_.receive(runtime::header_set(instant{}), frame); }
+  void receive(bytes_view frame) { eth_.receive_frame(instant{}, frame); }
 
   delivery_sink sink() { return app_.sink; }
   layer_counts counts() {

@@ -7,21 +7,27 @@
 // same layer into a stack built at run time, runtime/layers.hpp instantiates
 // it as
 //
-//     IP<Policy, dynamic_uppers<ip_protocol_key>>::bound<dynamic_lower>
+//     IP<Policy, dynamic_uppers<ip_protocol_key, udp_layer>>::bound<dynamic_lower>
 //
-// - `dynamic_uppers<Key>` is one upper description whose bound object is a
-//   run-time table (`upper_table`) from key to `runtime::layer*`. The static
-//   layer's dispatch asks it (`accepts(key)`) once no constant-keyed upper
-//   matched, and hands it the payload with the typed context; it turns the
-//   context into a `header_set` and makes the one virtual call of the
-//   boundary. `Key` says what the key is and where it is read.
+// - `dynamic_uppers<Key, Direct...>` is one upper description whose bound
+//   object is a run-time table (`upper_table`) from key to `runtime::layer*`.
+//   The static layer's dispatch asks it (`accepts(key)`) once no
+//   constant-keyed upper matched, and hands it the payload with the typed
+//   context. It calls the layer it found: by name, with the static context
+//   as it is, when that layer is of one of the `Direct...` adapter classes
+//   (below, "Direct calls"); else through the virtual `receive_on_link`,
+//   `receive_on_ipv4` or `receive_on_udp` (runtime/layer.hpp), whose default
+//   makes the `header_set` a layer written for the facade reads. `Key` says
+//   what the key is and where it is read.
 // - `dynamic_lower` has the members a static layer calls on its lower
 //   (`services`, `send`, `send_ipv4`, `make_header`, `transmit`) and forwards
 //   each through the virtual interface of the runtime layer below. Hooks
-//   cross as `outgoing_hook`.
+//   cross as `outgoing_hook`. `direct_lower<Direct>` calls a lower of
+//   adapter class `Direct` by name instead, with the caller's own hook.
 //
 // So an adapted layer runs the static layer's own code; only the two edges
-// differ.
+// differ, and between two built-in layers the edges cost a table look-up and
+// a compare (bench/RESULTS.md, "The facade: where its cost goes").
 #pragma once
 
 #include <cstddef>
@@ -89,9 +95,58 @@ struct udp_port_key {
 struct dynamic_tag {};
 
 // ---------------------------------------------------------------------------
-// dynamic_uppers<Key>: a static layer's uppers, registered at run time.
+// Direct calls to the built-in adapters.
+//
+// An adapter class D whose receive functions are final marks its objects
+// with `adapter_kind<D>()` (runtime/layer.hpp). A table that lists D
+// among its `Direct...` classes checks the registered layer's mark and, on
+// a match, calls D's receive for the context by name (when D says
+// `receive_by_name`) or its lookup (when D says `resolves_by_name`): no
+// virtual call, and the compiler may inline the static layer behind it into
+// the one below, as in a static stack. Any other layer, or a D registered
+// somewhere else, gets the virtual call; what runs is the same function
+// either way.
 
-template <class Key>
+// `target.receive_on_link/ipv4/udp(context, payload)` for the context's
+// place: a virtual call through `layer`, or by name through an adapter
+// class; false when the context is of none of those places.
+template <class Layer, class Context>
+bool receive_typed(Layer& target, const Context& context, bytes_view payload) {
+  constexpr bool by_name = !std::is_same_v<Layer, layer>;
+  if constexpr (std::is_same_v<Context, link_context>) {
+    if constexpr (by_name) {
+      target.Layer::receive_on_link(context, payload);
+    } else {
+      target.receive_on_link(context, payload);
+    }
+  } else if constexpr (std::is_same_v<Context, ipv4_context>) {
+    if constexpr (by_name) {
+      target.Layer::receive_on_ipv4(context, payload);
+    } else {
+      target.receive_on_ipv4(context, payload);
+    }
+  } else if constexpr (std::is_same_v<Context, udp_context>) {
+    if constexpr (by_name) {
+      target.Layer::receive_on_udp(context, payload);
+    } else {
+      target.receive_on_udp(context, payload);
+    }
+  } else {
+    return false;
+  }
+  return true;
+}
+
+// Whether a table calls D's receive by name: D says so with
+// `receive_by_name`. (ARP's receive is rare and out of line in the static
+// layer; called by name it would only grow the link's receive function.)
+template <class D>
+constexpr bool receives_by_name = requires { requires D::receive_by_name; };
+
+// ---------------------------------------------------------------------------
+// dynamic_uppers<Key, Direct...>: a static layer's uppers, registered at run time.
+
+template <class Key, class... Direct>
 struct dynamic_uppers {
   using layer_tag = dynamic_tag;
   static constexpr bool runtime_keyed = true;
@@ -118,19 +173,43 @@ struct dynamic_uppers {
       return *this;
     }
 
-    bool accepts(typename Key::type key) const noexcept { return registered(key) != nullptr; }
+    // The static layer's dispatch asks `accepts(key)` and, when it says yes,
+    // calls `receive` at once (stack/layer.hpp, dispatch_by_key): the layer
+    // found here is kept for that call, so that the key is looked up once.
+    bool accepts(typename Key::type key) const noexcept {
+      accepted_ = registered(key);
+      return accepted_ != nullptr;
+    }
 
-    // The erased boundary: one virtual call to the layer registered for the key.
+    // The erased boundary: one virtual call to the layer registered for the
+    // key, with the static context when it is one the built-in layers
+    // take as it is (layer::receive_on_link and the others).
     template <class Context>
     void receive(const Context& context, bytes_view payload) {
-      deliver(Key::of(context), header_set::from(context), payload);
+      layer* target = std::exchange(accepted_, nullptr);
+      if (target == nullptr) [[unlikely]] {
+        deliver(Key::of(context), header_set::from(context), payload);
+        return;
+      }
+      const void* kind = target->direct_kind();
+      const bool direct = ((receives_by_name<Direct> && kind == adapter_kind<Direct>() &&
+                            receive_typed<Direct>(static_cast<Direct&>(*target), context, payload)) ||
+                           ...);
+      if (!direct && !receive_typed<layer>(*target, context, payload)) {
+        target->receive(header_set::from(context), payload);
+      }
     }
 
     // As the link's resolver (Ethernet asks its uppers for one at compile
     // time): forwarded to the registered layer that resolves IPv4, if any.
     std::optional<mac_address> lookup(ipv4_address address) const {
       const layer* arp = resolver();
-      return arp ? arp->lookup(address) : std::nullopt;
+      if (arp == nullptr) return std::nullopt;
+      std::optional<mac_address> found;
+      const void* kind = arp->direct_kind();
+      const bool direct = ((kind == adapter_kind<Direct>() && lookup_by_name<Direct>(*arp, address, found)) || ...);
+      if (!direct) found = arp->lookup(address);
+      return found;
     }
     void hold(ipv4_address address, frame held) {
       layer* arp = resolver();
@@ -146,6 +225,19 @@ struct dynamic_uppers {
     void on_timer(instant now) { fire_due(now); }
 
    private:
+    // `D::lookup` by name, for an adapter class whose lookup is final (it
+    // says so with `resolves_by_name`); false for the others.
+    template <class D>
+    static bool lookup_by_name(const layer& arp, ipv4_address address, std::optional<mac_address>& found) {
+      if constexpr (requires { requires D::resolves_by_name; }) {
+        found = static_cast<const D&>(arp).D::lookup(address);
+        return true;
+      } else {
+        return false;
+      }
+    }
+
+    mutable layer* accepted_ = nullptr;  // from accepts() to receive()
     std::uint64_t unresolved_ = 0;
   };
 };
@@ -196,8 +288,84 @@ class dynamic_lower {
     return below != nullptr && below->send_datagram(std::move(datagram), header, erase_hook(hook));
   }
 
+ protected:
+  layer& owner() noexcept { return owner_; }
+
  private:
   layer& owner_;
+};
+
+// A dynamic_lower that, when the runtime layer below is of adapter class
+// `Direct` (runtime/layers.hpp's basic_ip_layer<>), calls Direct's static
+// layer by name with the caller's own hook: the send path's counterpart of
+// dynamic_uppers' direct calls, with no virtual call and no erased hook
+// between a transport and the IPv4 layer. Any other lower is called
+// virtually, as by dynamic_lower.
+template <class Direct>
+class direct_lower : public dynamic_lower {
+ public:
+  using dynamic_lower::dynamic_lower;
+
+  ipv4::repr make_header(ipv4_address destination, std::uint8_t protocol) {
+    if (Direct* below = direct()) return below->static_implementation().make_header(destination, protocol);
+    return dynamic_lower::make_header(destination, protocol);
+  }
+
+  template <class Hook = no_hook>
+  bool send(frame datagram, ipv4::repr header, Hook&& hook = {}) {
+    Direct* below = direct();
+    if (below == nullptr) return dynamic_lower::send(std::move(datagram), header, hook);
+    if constexpr (std::is_invocable_v<Hook&, ipv4::repr&>) {
+      // The IPv4 layer corrects the transport checksum when a hook moved the
+      // addresses, which it finds out by walking the options of the header
+      // before and after. A facade application always has an IPv4 hook (a
+      // virtual function) that rarely moves anything: the hook is applied
+      // here, once, and the IPv4 layer gets a hook without it when the
+      // addresses stayed (no options, so the final destination is the
+      // destination), or one that replays its result when they did not.
+      ipv4::repr hooked = header;
+      hook(hooked);
+      if (hooked.options_length == 0 && header.options_length == 0 && hooked.source == header.source &&
+          hooked.destination == header.destination) {
+        return below->static_implementation().send(std::move(datagram), hooked, hook_without_ipv4<Hook>{hook});
+      }
+      return below->static_implementation().send(std::move(datagram), header,
+                                                 hook_replaying_ipv4<Hook>{hook, hooked});
+    } else {
+      return below->static_implementation().send(std::move(datagram), header, hook);
+    }
+  }
+  using dynamic_lower::send;
+
+ private:
+  // `Hook` for every header but IPv4's.
+  template <class Hook>
+  struct hook_without_ipv4 {
+    Hook& hook;
+    template <class Repr>
+      requires(!std::is_same_v<Repr, ipv4::repr> && std::is_invocable_v<Hook&, Repr&>)
+    void operator()(Repr& header) const {
+      hook(header);
+    }
+  };
+  // `Hook`, with IPv4's header set to what it made of it already.
+  template <class Hook>
+  struct hook_replaying_ipv4 {
+    Hook& hook;
+    const ipv4::repr& result;
+    void operator()(ipv4::repr& header) const { header = result; }
+    template <class Repr>
+      requires(!std::is_same_v<Repr, ipv4::repr> && std::is_invocable_v<Hook&, Repr&>)
+    void operator()(Repr& header) const {
+      hook(header);
+    }
+  };
+
+  Direct* direct() noexcept {
+    layer* below = owner().lower();
+    if (below == nullptr || below->direct_kind() != adapter_kind<Direct>()) return nullptr;
+    return static_cast<Direct*>(below);
+  }
 };
 
 }  // namespace pystack::runtime

@@ -43,12 +43,17 @@
 #include "pystack/layers/ethernet.hpp"
 #include "pystack/runtime/adapters.hpp"
 #include "pystack/runtime/layer.hpp"
+#include "pystack/runtime/layers.hpp"
 #include "pystack/stack/clock.hpp"
 #include "pystack/stack/device.hpp"
 #include "pystack/stack/headers.hpp"
 #include "pystack/stack/stack.hpp"
 
 namespace pystack::runtime {
+
+// The uppers of the runtime Ethernet layer: the built-in IP and ARP layers
+// are called by name (runtime/adapters.hpp, "Direct calls").
+using link_uppers = dynamic_uppers<ethertype_key, basic_ip_layer<>, basic_arp_layer<>>;
 
 namespace detail {
 
@@ -87,14 +92,22 @@ class link_backend {
   virtual const interface_config& config() const noexcept = 0;
   virtual void set_config(const interface_config& config) noexcept = 0;
   virtual instant now() const noexcept = 0;
+  // now() as a plain function and its argument, for stack_services::use_clock.
+  struct clock_access {
+    instant (*read)(const void*) noexcept;
+    const void* clock;
+  };
+  virtual clock_access clock() const noexcept = 0;
   virtual buffer_pool& pool() noexcept = 0;
   virtual frame allocate_frame() noexcept = 0;
+  // The room allocate_frame leaves in front of each frame.
+  virtual std::size_t headroom() const noexcept = 0;
 
   virtual void receive(instant timestamp, bytes_view frame) = 0;
   virtual bool transmit(bytes_view frame) = 0;
   virtual bool send_frame(frame_buffer& f, mac_address destination, std::uint16_t ethertype,
                           const outgoing_hook& hook) = 0;
-  virtual bool send_ipv4(frame datagram, ipv4_address next_hop, const outgoing_hook& hook) = 0;
+  virtual bool send_ipv4(frame&& datagram, ipv4_address next_hop, const outgoing_hook& hook) = 0;
   virtual void start_layers() = 0;
   virtual void stop_layers() = 0;
   virtual bool idle() const = 0;
@@ -109,7 +122,7 @@ class link_backend_for final : public link_backend {
  public:
   using static_stack = typename Stack<Description>::template on<Device, Clock>;
   using link_type = typename static_stack::link_layer;
-  using table_type = typename dynamic_uppers<ethertype_key>::template bound<link_type>;
+  using table_type = typename link_uppers::template bound<link_type>;
 
   link_backend_for(Device device, Clock clock, const interface_config& config, const stack_options& options)
       : stack_(std::move(device), std::move(clock), config, options) {}
@@ -132,8 +145,12 @@ class link_backend_for final : public link_backend {
   const interface_config& config() const noexcept override { return stack_.config(); }
   void set_config(const interface_config& config) noexcept override { stack_.config() = config; }
   instant now() const noexcept override { return stack_.now(); }
+  clock_access clock() const noexcept override {
+    return {[](const void* self) noexcept { return static_cast<const link_backend_for*>(self)->stack_.now(); }, this};
+  }
   buffer_pool& pool() noexcept override { return stack_.pool(); }
   frame allocate_frame() noexcept override { return stack_.allocate_frame(); }
+  std::size_t headroom() const noexcept override { return static_stack::headroom; }
 
   void receive(instant timestamp, bytes_view frame) override { stack_.link().receive(headers<>(timestamp), frame); }
   bool transmit(bytes_view frame) override { return stack_.link().transmit(frame); }
@@ -141,7 +158,7 @@ class link_backend_for final : public link_backend {
                   const outgoing_hook& hook) override {
     return stack_.link().send(f, destination, ethertype, hook);
   }
-  bool send_ipv4(frame datagram, ipv4_address next_hop, const outgoing_hook& hook) override {
+  bool send_ipv4(frame&& datagram, ipv4_address next_hop, const outgoing_hook& hook) override {
     return stack_.link().send_ipv4(std::move(datagram), next_hop, hook);
   }
   void start_layers() override { stack_.link().start(); }
@@ -174,7 +191,7 @@ class device_view {
 template <class Policy = ethernet_default_policy>
 class basic_ethernet_layer : public layer, public stack_services {
  public:
-  using description = Ethernet<Policy, dynamic_uppers<ethertype_key>>;
+  using description = Ethernet<Policy, link_uppers>;
 
   // A stack on `device` with the addresses of `config`. With a virtual clock
   // (clock_ref<virtual_clock>) nothing ever waits: drive it with process().
@@ -182,7 +199,16 @@ class basic_ethernet_layer : public layer, public stack_services {
   basic_ethernet_layer(Device device, const interface_config& config, Clock clock = {}, stack_options options = {})
       : layer("Ether"),
         backend_(std::make_unique<detail::link_backend_for<description, Device, Clock>>(
-            std::move(device), std::move(clock), config, options)) {
+            std::move(device), std::move(clock), config, options)),
+        pool_(&backend_->pool()),
+        headroom_(backend_->headroom()) {
+    // The static stack's own configuration, which lives as long as it does
+    // (set_config assigns to the same object).
+    use_config(std::as_const(*backend_).config());
+    // The static stack's clock, read without the two virtual calls.
+    const auto clock_of_stack = backend_->clock();
+    use_clock(clock_of_stack.read, clock_of_stack.clock);
+    set_own_services(*this);
     backend_->uppers().on_start(&loop_started, this);
   }
 
@@ -195,12 +221,19 @@ class basic_ethernet_layer : public layer, public stack_services {
   std::uint32_t key() const noexcept override { return 0; }
   service needs() const noexcept override { return service::none; }
   service offers() const noexcept override { return service::link; }
-  stack_services& services() noexcept override { return *this; }
 
   // A frame from outside the device (a test, a replay): handled as if the
   // device had received it.
   void receive(const header_set& headers, bytes_view whole_frame) override {
-    auto inject = [&] { backend_->receive(headers.timestamp(), whole_frame); };
+    receive_frame(headers.timestamp(), whole_frame);
+  }
+  // The same without a header_set: a frame and when it was received.
+  void receive_frame(instant timestamp, bytes_view whole_frame) {
+    if (detail::executing_stack() == this) {
+      backend_->receive(timestamp, whole_frame);  // on the loop thread: no command to make
+      return;
+    }
+    auto inject = [&] { backend_->receive(timestamp, whole_frame); };
     call(inject);
   }
 
@@ -216,10 +249,11 @@ class basic_ethernet_layer : public layer, public stack_services {
   std::optional<instant> next_deadline() const override { return backend_->next_event(); }
 
   // ---- stack_services ----
-  const interface_config& config() const noexcept override { return backend_->config(); }
-  instant now() const noexcept override { return backend_->now(); }
-  buffer_pool& pool() noexcept override { return backend_->pool(); }
-  frame allocate_frame() noexcept override { return backend_->allocate_frame(); }
+  // config() and now() are stack_services' (set at construction).
+  buffer_pool& pool() noexcept override { return *pool_; }
+  // The static stack's allocate_frame, without the virtual call: a TCP
+  // segment or a UDP datagram sent takes one.
+  frame allocate_frame() noexcept override { return pool_->acquire(headroom_); }
   bool in_stack_context() const noexcept override {
     return detail::executing_stack() == this || !active_.load(std::memory_order_acquire);
   }
@@ -404,6 +438,8 @@ class basic_ethernet_layer : public layer, public stack_services {
   }
 
   std::unique_ptr<detail::link_backend> backend_;
+  buffer_pool* pool_;  // the static stack's, read without a virtual call
+  std::size_t headroom_;
   mutable std::mutex state_mutex_;
   std::condition_variable state_changed_;
   std::atomic<bool> active_{false};

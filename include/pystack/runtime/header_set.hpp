@@ -3,14 +3,16 @@
 //
 // A static layer passes up `headers<eth::view, ipv4::view, udp::view>`, a
 // type that says exactly which headers lie below. Behind the facade's
-// virtual boundary the type cannot say it, so `header_set` holds an optional
-// checked view of each header the library decodes and says at run time which
-// are there: pystack's `kwargs` dictionary ({"Ether": ..., "IP": ...}) with
-// typed values instead of strings. Views point into the received frame and
-// are valid only during the call that receives them, like the static ones.
+// virtual boundary the type cannot say it, so `header_set` refers to a
+// checked view of each header the library decodes, or to none, and says at
+// run time which are there: pystack's `kwargs` dictionary ({"Ether": ...,
+// "IP": ...}) with typed values instead of strings. Like the static context
+// it refers to the views, which live in the frames of the receive calls
+// below and point into the received frame: it is valid only during the call
+// that receives it. (Referring rather than copying keeps making one, once
+// per packet for an application, to a few stores.)
 #pragma once
 
-#include <optional>
 #include <type_traits>
 
 #include "pystack/stack/clock.hpp"
@@ -40,22 +42,24 @@ class header_set {
   // When the device received the frame.
   instant timestamp() const noexcept { return received_at_; }
 
-  // Each header below, when it is there.
-  const std::optional<eth::view>& ethernet() const noexcept { return ethernet_; }
-  const std::optional<arp::ethernet_ipv4_view>& arp() const noexcept { return arp_; }
-  const std::optional<ipv4::view>& ip() const noexcept { return ip_; }
-  const std::optional<icmp::view>& icmp() const noexcept { return icmp_; }
-  const std::optional<udp::view>& udp() const noexcept { return udp_; }
-  const std::optional<tcp::view>& tcp() const noexcept { return tcp_; }
+  // Each header below, or null when it is not there (`if (headers.ip())`,
+  // `headers.ip()->source()`).
+  const eth::view* ethernet() const noexcept { return ethernet_; }
+  const arp::ethernet_ipv4_view* arp() const noexcept { return arp_; }
+  const ipv4::view* ip() const noexcept { return ip_; }
+  const icmp::view* icmp() const noexcept { return icmp_; }
+  const udp::view* udp() const noexcept { return udp_; }
+  const tcp::view* tcp() const noexcept { return tcp_; }
 
   // Adds (or replaces) a header: for a layer that decodes one and passes
-  // the set up, and for tests that build a context by hand.
-  void put(const eth::view& v) noexcept { ethernet_ = v; }
-  void put(const arp::ethernet_ipv4_view& v) noexcept { arp_ = v; }
-  void put(const ipv4::view& v) noexcept { ip_ = v; }
-  void put(const icmp::view& v) noexcept { icmp_ = v; }
-  void put(const udp::view& v) noexcept { udp_ = v; }
-  void put(const tcp::view& v) noexcept { tcp_ = v; }
+  // the set up, and for tests that build a context by hand. The view must
+  // outlive the set's use, so a temporary is refused.
+  template <class View>
+  void put(const View& v) noexcept {
+    slot<View>(*this) = &v;
+  }
+  template <class View>
+  void put(const View&& v) = delete;
 
   // Calls `f(context)` with a static `headers<...>` holding the Ethernet
   // header (when there is one) followed by `Required...`, so that a static
@@ -75,7 +79,7 @@ class header_set {
  private:
   template <class View>
   bool has() const noexcept {
-    return slot<View>(*this).has_value();
+    return slot<View>(*this) != nullptr;
   }
   template <class View>
   const View& get() const noexcept {
@@ -100,12 +104,12 @@ class header_set {
   }
 
   instant received_at_{};
-  std::optional<eth::view> ethernet_;
-  std::optional<arp::ethernet_ipv4_view> arp_;
-  std::optional<ipv4::view> ip_;
-  std::optional<icmp::view> icmp_;
-  std::optional<udp::view> udp_;
-  std::optional<tcp::view> tcp_;
+  const eth::view* ethernet_ = nullptr;
+  const arp::ethernet_ipv4_view* arp_ = nullptr;
+  const ipv4::view* ip_ = nullptr;
+  const icmp::view* icmp_ = nullptr;
+  const udp::view* udp_ = nullptr;
+  const tcp::view* tcp_ = nullptr;
 };
 
 }  // namespace pystack::runtime

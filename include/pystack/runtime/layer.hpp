@@ -13,7 +13,9 @@
 //
 // Types are erased at layer boundaries only (design.md, "The runtime facade
 // wraps the static stack"): inside an adapted layer the code is the static
-// layer's own, and crossing from one layer to the next is one virtual call.
+// layer's own, and crossing from one layer to the next is one table look-up
+// and a virtual call, or a call by name between two built-in layers
+// (runtime/adapters.hpp, "Direct calls").
 //
 // A runtime layer L provides:
 //
@@ -27,6 +29,7 @@
 // | `l.register_layer(upper)`          | both at once, under `upper.key()` (original: `register_layer`) |
 // | `l.unregister_upper(key)`          | stop dispatching `key` (original: `unregister_upper_layer`) |
 // | `l.receive(headers, payload)`      | a packet for this layer, with the `header_set` of the layers below |
+// | `l.receive_on_link(context, payload)`, `receive_on_ipv4`, `receive_on_udp` | the same from a built-in lower, with its static context; the default makes the `header_set` and calls `receive` |
 // | `l.start()`, `l.stop()`, `l.idle()`, `l.next_deadline()`, `l.on_timer(now)` | as for static layers (stack/layer.hpp) |
 // | `l.services()`                     | the stack it belongs to: configuration, clock, buffers, loop |
 //
@@ -44,6 +47,7 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -58,11 +62,14 @@
 #include "pystack/runtime/outgoing_hook.hpp"
 #include "pystack/stack/buffer.hpp"
 #include "pystack/stack/clock.hpp"
+#include "pystack/stack/headers.hpp"
 #include "pystack/stack/interface.hpp"
 #include "pystack/wire/address.hpp"
 #include "pystack/wire/bytes.hpp"
 #include "pystack/wire/error.hpp"
+#include "pystack/wire/ethernet.hpp"
 #include "pystack/wire/ipv4.hpp"
+#include "pystack/wire/udp.hpp"
 
 namespace pystack::runtime {
 
@@ -166,8 +173,12 @@ class command_ref {
 // stack (runtime::ethernet_layer) is the one that implements it.
 class stack_services {
  public:
-  virtual const interface_config& config() const noexcept = 0;
-  virtual instant now() const noexcept = 0;
+  // Not virtual: the static layers behind the facade read it for every
+  // packet, and it is one object for the stack's life.
+  const interface_config& config() const noexcept { return *config_; }
+  // Not virtual either: one call to the clock the implementation gave
+  // (use_clock), read by TCP and ARP several times per segment.
+  instant now() const noexcept { return read_clock_(clock_); }
   virtual buffer_pool& pool() noexcept = 0;
   // A frame with room in front for every header a runtime stack can have.
   virtual frame allocate_frame() noexcept = 0;
@@ -182,6 +193,22 @@ class stack_services {
  protected:
   stack_services() = default;
   ~stack_services() = default;
+  stack_services(const stack_services&) = delete;
+  stack_services& operator=(const stack_services&) = delete;
+
+  // The configuration config() returns; set by the implementation before
+  // any layer can ask.
+  void use_config(const interface_config& config) noexcept { config_ = &config; }
+  // What now() returns: `read(clock)`.
+  void use_clock(instant (*read)(const void*) noexcept, const void* clock) noexcept {
+    read_clock_ = read;
+    clock_ = clock;
+  }
+
+ private:
+  const interface_config* config_ = nullptr;
+  instant (*read_clock_)(const void*) noexcept = [](const void*) noexcept { return instant{}; };
+  const void* clock_ = nullptr;
 };
 
 // Runs `f` through `services.call` and returns its result.
@@ -199,12 +226,11 @@ auto in_stack(stack_services& services, F&& f) -> std::invoke_result_t<F&> {
 }
 
 // The services of a layer on no stack: nothing to send with (no buffers),
-// time stands still, commands run at once.
+// time stands still (stack_services' clock before use_clock), commands run
+// at once.
 class detached_services final : public stack_services {
  public:
-  detached_services() : pool_(0) {}
-  const interface_config& config() const noexcept override { return config_; }
-  instant now() const noexcept override { return {}; }
+  detached_services() : pool_(0) { use_config(config_); }
   buffer_pool& pool() noexcept override { return pool_; }
   frame allocate_frame() noexcept override { return pool_.acquire(0); }
   void call(command_ref command) override { command(); }
@@ -217,6 +243,19 @@ class detached_services final : public stack_services {
 
 class layer;
 class tcp_service;  // runtime/tcp.hpp
+
+// A mark unique to the class `Adapter` (layer::direct_kind).
+template <class Adapter>
+const void* adapter_kind() noexcept {
+  static constexpr char kind = 0;
+  return &kind;
+}
+
+// The static contexts the built-in layers pass up (layer::receive_on_link,
+// receive_on_ipv4, receive_on_udp).
+using link_context = headers<eth::view>;
+using ipv4_context = headers<eth::view, ipv4::view>;
+using udp_context = headers<eth::view, ipv4::view, udp::view>;
 
 // ---------------------------------------------------------------------------
 // A run-time dispatch table: key -> layer
@@ -235,6 +274,8 @@ class upper_table {
     auto at = lower_bound(key);
     if (at != entries_.end() && at->key == key) return false;
     entries_.insert(at, entry{key, &target});
+    fill_slots();
+    find_resolver();
     return true;
   }
   // The layer that was registered under `key`, now removed, or null.
@@ -243,17 +284,32 @@ class upper_table {
     if (at == entries_.end() || at->key != key) return nullptr;
     layer* removed = at->target;
     entries_.erase(at);
+    fill_slots();
+    find_resolver();
     return removed;
   }
   // Removes every key `target` is registered under.
   void remove_all(const layer& target) noexcept {
     std::erase_if(entries_, [&](const entry& e) { return e.target == &target; });
+    fill_slots();
+    find_resolver();
   }
-  void clear() noexcept { entries_.clear(); }
+  void clear() noexcept {
+    entries_.clear();
+    fill_slots();
+    resolver_ = nullptr;
+  }
 
-  layer* registered(std::uint32_t key) const noexcept {
-    auto at = std::lower_bound(entries_.begin(), entries_.end(), key,
-                               [](const entry& e, std::uint32_t k) { return e.key < k; });
+  // Asked for every packet that crosses the boundary, so it is one load and
+  // a compare: each key has a slot by its low byte, which tells an IP
+  // protocol, the EtherTypes of IPv4 and ARP and most sets of bound ports
+  // apart. Keys that share a slot are found by a binary search.
+  [[gnu::always_inline]] layer* registered(std::uint32_t key) const noexcept {
+    const slot& s = slots_[key & slot_mask];
+    if (s.key == key) return s.target;
+    if (!s.shared) return nullptr;
+    const auto at = std::lower_bound(entries_.begin(), entries_.end(), key,
+                                     [](const entry& e, std::uint32_t k) { return e.key < k; });
     return at != entries_.end() && at->key == key ? at->target : nullptr;
   }
   const std::vector<entry>& entries() const noexcept { return entries_; }
@@ -266,8 +322,9 @@ class upper_table {
   inline bool all_idle() const;
   inline std::optional<instant> earliest_deadline() const;
   inline void fire_due(instant now);
-  // The registered layer that resolves IPv4 next hops (ARP), or null.
-  inline layer* resolver() const noexcept;
+  // The registered layer that resolves IPv4 next hops (ARP), or null: found
+  // when the table changes, since the link asks for it on every IPv4 send.
+  layer* resolver() const noexcept { return resolver_; }
 
   // Frames whose key had no registered layer once dispatch reached the table
   // (the static layer counts its own "unknown" too; this counts a race
@@ -283,12 +340,37 @@ class upper_table {
   }
 
  private:
+  inline void find_resolver() noexcept;
+
   std::vector<entry>::iterator lower_bound(std::uint32_t key) {
     return std::lower_bound(entries_.begin(), entries_.end(), key,
                             [](const entry& e, std::uint32_t k) { return e.key < k; });
   }
 
+  struct slot {
+    std::uint32_t key = no_key;
+    bool shared = false;  // another registered key has this slot: search
+    layer* target = nullptr;
+  };
+  static constexpr std::uint32_t no_key = ~std::uint32_t{0};  // above every EtherType, protocol and port
+  static constexpr std::size_t slot_mask = 0xff;
+
+  // After every change to the entries (registration only).
+  void fill_slots() noexcept {
+    slots_.fill(slot{});
+    for (const entry& e : entries_) {
+      slot& s = slots_[e.key & slot_mask];
+      if (s.target == nullptr && !s.shared) {
+        s = slot{e.key, false, e.target};
+      } else {
+        s = slot{no_key, true, nullptr};
+      }
+    }
+  }
+
   std::vector<entry> entries_;
+  std::array<slot, slot_mask + 1> slots_{};
+  layer* resolver_ = nullptr;
   std::uint64_t unclaimed_ = 0;
   void (*start_hook_)(void*) = nullptr;
   void* start_context_ = nullptr;
@@ -377,12 +459,36 @@ class layer {
   virtual bool upper_key_free(std::uint32_t key) { return uppers() != nullptr && upper(key) == nullptr; }
 
   // The stack this layer belongs to, through its lower; a detached layer has
-  // services of its own that send nothing.
-  virtual stack_services& services() noexcept { return lower_ ? lower_->services() : detached_; }
+  // services of its own that send nothing. Kept when the lowers change rather
+  // than asked down the chain: a static layer behind the facade reads the
+  // configuration and the clock several times per packet.
+  stack_services& services() noexcept { return *services_; }
 
   // ---- receive path and lifecycle ----
 
   virtual void receive(const header_set& headers, bytes_view payload) = 0;
+
+  // The same, from a lower adapted from a static layer, with the static
+  // context it built (one overload per place in a stack: on a link, on IPv4
+  // over a link, on UDP). A layer adapted from a static one overrides the
+  // one for its place and hands the context to its static layer as it is,
+  // so that a packet crossing between two built-in layers costs one virtual
+  // call, without a header_set made and read back. The others get the
+  // header_set, as from any lower.
+  virtual void receive_on_link(const link_context& context, bytes_view payload) {
+    receive(header_set::from(context), payload);
+  }
+  virtual void receive_on_ipv4(const ipv4_context& context, bytes_view payload) {
+    receive(header_set::from(context), payload);
+  }
+  virtual void receive_on_udp(const udp_context& context, bytes_view payload) {
+    receive(header_set::from(context), payload);
+  }
+
+  // Which adapter class this layer is, for a table that calls that class's
+  // receive directly (dynamic_uppers' `Direct...`); null for the others.
+  const void* direct_kind() const noexcept { return direct_kind_; }
+
   virtual void start() {}
   virtual void stop() {}
   virtual bool idle() const { return true; }
@@ -417,6 +523,16 @@ class layer {
  protected:
   explicit layer(std::string name) : name_(std::move(name)) {}
 
+  // Set by an adapter class whose receive functions are final, so that a
+  // table that knows the class may call them without the virtual call and
+  // have them inlined (runtime/adapters.hpp).
+  void set_direct_kind(const void* kind) noexcept { direct_kind_ = kind; }
+  // For the layer at the bottom of a stack, which is its stack's services.
+  void set_own_services(stack_services& own) noexcept {
+    own_services_ = &own;
+    refresh_services();
+  }
+
   // The layer's table of uppers, or null for a layer that takes none.
   virtual upper_table* uppers() noexcept { return nullptr; }
   virtual const upper_table* uppers() const noexcept { return const_cast<layer*>(this)->uppers(); }
@@ -439,7 +555,10 @@ class layer {
         for (const auto& e : table->entries()) key_released(e.key);
         table->clear();
       }
-      for (layer* dependent : dependents_) dependent->lower_ = nullptr;
+      for (layer* dependent : dependents_) {
+        dependent->lower_ = nullptr;
+        dependent->refresh_services();
+      }
       dependents_.clear();
     };
     try {
@@ -479,6 +598,15 @@ class layer {
     if (lower_ != nullptr) std::erase(lower_->dependents_, this);
     lower_ = lower;
     if (lower_ != nullptr) lower_->dependents_.push_back(this);
+    refresh_services();
+  }
+
+  // This layer's services and those of every layer above it, after a lower
+  // changed somewhere below. The chains are short (application, transport,
+  // network, link) and change only by registration.
+  void refresh_services() noexcept {
+    services_ = lower_ != nullptr ? lower_->services_ : own_services_;
+    for (layer* dependent : dependents_) dependent->refresh_services();
   }
 
   friend class upper_table;
@@ -487,6 +615,9 @@ class layer {
   layer* lower_ = nullptr;
   std::vector<layer*> dependents_;  // the layers whose lower this is
   detached_services detached_;
+  stack_services* own_services_ = &detached_;  // what it offers its uppers without a lower
+  stack_services* services_ = &detached_;
+  const void* direct_kind_ = nullptr;
 };
 
 // ---------------------------------------------------------------------------
@@ -531,10 +662,14 @@ inline void upper_table::fire_due(instant now) {
   }
 }
 
-inline layer* upper_table::resolver() const noexcept {
-  for (const entry& e : entries_)
-    if (e.target->resolves_ipv4()) return e.target;
-  return nullptr;
+inline void upper_table::find_resolver() noexcept {
+  resolver_ = nullptr;
+  for (const entry& e : entries_) {
+    if (e.target->resolves_ipv4()) {
+      resolver_ = e.target;
+      return;
+    }
+  }
 }
 
 }  // namespace pystack::runtime

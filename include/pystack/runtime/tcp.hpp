@@ -54,6 +54,7 @@
 #include "pystack/runtime/header_set.hpp"
 #include "pystack/runtime/host_sockets.hpp"
 #include "pystack/runtime/layer.hpp"
+#include "pystack/runtime/layers.hpp"
 #include "pystack/runtime/shared_address.hpp"
 #include "pystack/wire/ethernet.hpp"
 #include "pystack/wire/ipv4.hpp"
@@ -243,8 +244,10 @@ class tcp_proxy {
   }
   template <class Context>
   void hook_incoming(const Context& context, const tcp::view& segment) {
-    const auto& ip = context.template get<ipv4::view>();
-    resolve({ip.destination(), segment.destination_port()}, {ip.source(), segment.source_port()});
+    if (!resolved_) [[unlikely]] {
+      const auto& ip = context.template get<ipv4::view>();
+      resolve({ip.destination(), segment.destination_port()}, {ip.source(), segment.source_port()});
+    }
     if (handler_ != nullptr) handler_->hook_incoming(context, segment);
   }
   void hook_outgoing(tcp::repr& header) {
@@ -316,7 +319,9 @@ namespace pystack::runtime {
 template <class Policy = tcp_default_policy>
 class basic_tcp_layer : public layer, public tcp_service, private detail::tcp_router {
  public:
-  using static_layer = typename TCP<Session<Policy>, any_port_listener>::template bound<dynamic_lower>;
+  // Its lower: the built-in IPv4 layer is called by name (runtime/adapters.hpp).
+  using lower_type = direct_lower<basic_ip_layer<>>;
+  using static_layer = typename TCP<Session<Policy>, any_port_listener>::template bound<lower_type>;
 
   basic_tcp_layer() : layer("TCP"), lower_(*this), tcp_(lower_) {}
   ~basic_tcp_layer() override {
@@ -338,6 +343,9 @@ class basic_tcp_layer : public layer, public tcp_service, private detail::tcp_ro
       ++missing_headers_;
       return;
     }
+    receive_on_ipv4(ipv4_context(set.timestamp(), *set.ethernet(), *set.ip()), payload);
+  }
+  void receive_on_ipv4(const ipv4_context& context, bytes_view payload) override {
     // On an address shared with the host, a port that is not ours is the
     // host's: its kernel answers there (and may have connections there),
     // so the static layer must not answer for it (no RST, §3.10.7.1).
@@ -347,7 +355,7 @@ class basic_tcp_layer : public layer, public tcp_service, private detail::tcp_ro
     }
     const detail::router_scope scope(router());
     bury();
-    tcp_.receive(pystack::headers<eth::view, ipv4::view>(set.timestamp(), *set.ethernet(), *set.ip()), payload);
+    tcp_.receive(context, payload);
   }
   void start() override { tcp_.start(); }
   void stop() override {
@@ -517,7 +525,7 @@ class basic_tcp_layer : public layer, public tcp_service, private detail::tcp_ro
   void bury() { finished_.clear(); }
   detail::tcp_router* router() noexcept { return this; }
 
-  dynamic_lower lower_;
+  lower_type lower_;
   std::vector<tcp_proxy*> proxies_;                 // every live proxy, active and passive
   std::vector<std::unique_ptr<tcp_proxy>> active_;  // the active opens' proxies
   std::vector<std::unique_ptr<tcp_proxy>> finished_;

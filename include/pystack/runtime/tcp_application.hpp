@@ -60,6 +60,7 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
@@ -366,10 +367,7 @@ class TCPApplication : public runtime::layer, public runtime::tcp_handler {
     if (c != nullptr) return {c->local.address, c->local.port};
     return {services().config().address, port_};
   }
-  std::optional<connection_id> lastclient() const {
-    const std::lock_guard lock(mutex_);
-    return lastclient_;
-  }
+  std::optional<connection_id> lastclient() const { return last_client(); }
   bool connected() const {
     const std::lock_guard lock(mutex_);
     return std::any_of(conns_.begin(), conns_.end(), [](const conn& c) { return c.established && !c.closed; });
@@ -440,10 +438,8 @@ class TCPApplication : public runtime::layer, public runtime::tcp_handler {
     guarded([&] { connection_made(info.id); });
   }
   void tcp_data(connection_id id, bytes_view data) override {
-    {
-      const std::lock_guard lock(mutex_);
-      lastclient_ = id;
-    }
+    // Only the loop writes it, once per segment: an atomic, not the mutex.
+    lastclient_.store(id.value, std::memory_order_release);
     guarded([&] { packet_received(data, id); });
   }
   void tcp_peer_closed(connection_id id) override {
@@ -527,6 +523,12 @@ class TCPApplication : public runtime::layer, public runtime::tcp_handler {
     std::vector<byte> data;
   };
 
+  std::optional<connection_id> last_client() const noexcept {
+    const std::uint64_t last = lastclient_.load(std::memory_order_acquire);
+    if (last == no_client) return std::nullopt;
+    return connection_id{last};
+  }
+
   runtime::tcp_service* service() noexcept {
     layer* transport = lower();
     return transport ? transport->as_tcp() : nullptr;
@@ -549,8 +551,8 @@ class TCPApplication : public runtime::layer, public runtime::tcp_handler {
   }
   const conn* find(connection_id id) const noexcept { return const_cast<TCPApplication*>(this)->find(id); }
   conn* default_connection() noexcept {
-    if (lastclient_) {
-      if (conn* c = find(*lastclient_); c != nullptr && !c->closed) return c;
+    if (const auto last = last_client()) {
+      if (conn* c = find(*last); c != nullptr && !c->closed) return c;
     }
     for (conn& c : conns_)
       if (!c.closed) return &c;
@@ -655,7 +657,9 @@ class TCPApplication : public runtime::layer, public runtime::tcp_handler {
   std::deque<chunk> received_;
   std::size_t received_bytes_ = 0;
   std::uint64_t dropped_bytes_ = 0;
-  std::optional<connection_id> lastclient_;
+  // The connection that last sent data, or no_client.
+  static constexpr std::uint64_t no_client = ~std::uint64_t{0};
+  std::atomic<std::uint64_t> lastclient_{no_client};
   std::deque<std::shared_ptr<TCPApplication>> accept_queue_;
   std::size_t backlog_ = 0;
   std::size_t send_queue_limit_ = default_send_queue_limit;

@@ -101,7 +101,10 @@ class UDPApplication : public runtime::layer {
  public:
   static constexpr std::size_t default_receive_queue_limit = 1024;
 
-  UDPApplication() : layer("UDPApplication") {}
+  // The UDP layer's table calls its receive by name (runtime/adapters.hpp).
+  static constexpr bool receive_by_name = true;
+
+  UDPApplication() : layer("UDPApplication") { set_direct_kind(runtime::adapter_kind<UDPApplication>()); }
   ~UDPApplication() override {
     static_cast<void>(close());
     detach();
@@ -111,17 +114,10 @@ class UDPApplication : public runtime::layer {
   std::uint32_t key() const noexcept override { return local_port_; }
   runtime::service needs() const noexcept override { return runtime::service::udp; }
 
-  void receive(const runtime::header_set& headers, bytes_view payload) final {
-    try {
-      hook_incoming(payload, headers);
-      packet_received(payload, headers);
-    } catch (...) {
-      // A callback must not unwind through the loop: the exception is kept
-      // for the application to see (`last_callback_failure`).
-      const std::lock_guard lock(mutex_);
-      ++callback_failures_;
-      last_failure_ = std::current_exception();
-    }
+  void receive(const runtime::header_set& headers, bytes_view payload) final { take(headers, payload); }
+  // From the built-in UDP layer: the header_set is made here, once.
+  void receive_on_udp(const runtime::udp_context& context, bytes_view payload) final {
+    take(runtime::header_set::from(context), payload);
   }
   void start() override {
     const std::lock_guard lock(mutex_);
@@ -299,6 +295,20 @@ class UDPApplication : public runtime::layer {
     void operator()(ipv4::repr& header) const { app->hook_outgoing(header); }
     void operator()(eth::repr& header) const { app->hook_outgoing(header); }
   };
+
+  // A datagram for the application, through its callbacks.
+  void take(const runtime::header_set& headers, bytes_view payload) {
+    try {
+      hook_incoming(payload, headers);
+      packet_received(payload, headers);
+    } catch (...) {
+      // A callback must not unwind through the loop: the exception is kept
+      // for the application to see (`last_callback_failure`).
+      const std::lock_guard lock(mutex_);
+      ++callback_failures_;
+      last_failure_ = std::current_exception();
+    }
+  }
 
   static bytes_view as_bytes(std::string_view text) noexcept {
     return bytes_view(reinterpret_cast<const byte*>(text.data()), text.size());
