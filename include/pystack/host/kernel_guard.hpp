@@ -4,49 +4,74 @@
 // A stack on the interface's own address (the original pystack's only mode,
 // `PyStack(iface)`'s default) shares it with the kernel, which sees every
 // frame too. Where the kernel has no socket it answers for itself: a RST to
-// a SYN (or SYN-ACK) for a port the stack listens or connects on (RFC 9293
-// §3.10.7.1), an ICMP port unreachable for a datagram to a port the stack
-// bound (RFC 1122 §4.1.3.1), an echo reply of its own beside the stack's.
-// The original dropped those with iptables rules that a crash left behind
-// (its documentation told users to delete them by hand).
+// a peer's SYN, SYN-ACK or data for a port the stack listens or connects on
+// (RFC 9293 §3.10.7.1), an ICMP port unreachable for a datagram to a port
+// the stack bound (RFC 1122 §4.1.3.1), an echo reply of its own beside the
+// stack's. The original dropped those with iptables rules that a crash left
+// behind (its documentation told users to delete them by hand).
 //
-// The guard puts its rules in an nftables table of its own created with
-// `flags owner`: the kernel deletes such a table the moment the netlink
-// socket that created it closes, and a process's sockets close when it ends
-// in any way, SIGKILL and a crash included (shared/docs/netns-harness.md,
-// measured). Nothing else of the host's firewall is read or changed.
+// A claim does two things:
+// - it reserves the port in the kernel with a socket of its own, bound to
+//   the address and port and never listening (for UDP, with a filter that
+//   drops everything it would queue): the kernel then never hands the port
+//   to one of its own sockets (an ephemeral port of a connect(), a later
+//   bind()), and a port some host service already holds is refused with
+//   `guard_error::code::in_use` instead of being silently taken over;
+// - it adds the port to the rules of an nftables table of the guard's own,
+//   created with `flags owner`, which drop the kernel's answers for it. The
+//   kernel deletes such a table the moment the netlink socket that created
+//   it closes, and a process's sockets close when it ends in any way,
+//   SIGKILL and a crash included (shared/docs/netns-harness.md, measured);
+//   the guard marks that socket close-on-exec, so that no program it starts
+//   keeps the table alive. Nothing else of the host's firewall is read or
+//   changed.
 //
-// The rules act on the kernel's own output only (the `output` hook): a
-// stack's frames leave through a packet socket, which netfilter's IP hooks
-// never see, so the stack itself is never filtered.
+// The rules act on the kernel's own output only (the `output` hook) and, when
+// the guard is given the stack's interface, on that interface only (the
+// host's loopback traffic to its own address is not the stack's): a stack's
+// frames leave through a packet socket, which netfilter's IP hooks never
+// see, so the stack itself is never filtered.
 //
 // | what the stack claims        | what the kernel no longer sends from the stack's address |
 // | ---------------------------- | -------------------------------------------------------- |
 // | `claim(transport::tcp, p)`   | any TCP segment from port p (it has no socket there: only RSTs) |
-// | `claim(transport::udp, p)`   | ICMP port unreachable quoting a datagram to port p       |
-// | `silence_echo_replies(true)` | ICMP echo replies (the stack answers ping itself)       |
+// | `claim(transport::udp, p)`   | ICMP port unreachable quoting a UDP datagram to port p   |
+// | `silence_echo_replies(true)` | ICMP echo replies (the stack answers ping itself)        |
 //
-// Claims are counted: a listener and the connections it accepted share a
-// local port, and the port is let go when the last of them is released.
+// Claims are counted: the port is let go when the last claim is released.
 //
-//     auto guard = pystack::kernel_guard::open(stack_address);   // in the interface's network namespace
+//     auto guard = pystack::kernel_guard::open(stack_address, interface_index);   // in the interface's network namespace
 //     guard->claim(pystack::kernel_guard::transport::tcp, 80);
 //
 // Needs CAP_NET_ADMIN in the network namespace where it is opened (the
-// calling thread's); every call is a netlink transaction, made from any
-// thread (an internal mutex), never on a packet path.
+// calling thread's); every later call works in that namespace, whichever
+// thread makes it. Each call is a netlink transaction of a fraction of a
+// millisecond, made under an internal mutex: a stack claims and releases
+// when applications bind, connect and close, not per segment.
 #pragma once
 
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/filter.h>
 #include <nftables/libnftables.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <set>
 #include <string>
-#include <unistd.h>
+#include <utility>
 
 #include "pystack/wire/address.hpp"
 #include "pystack/wire/error.hpp"
@@ -55,8 +80,9 @@ namespace pystack {
 
 struct guard_error {
   enum class code : std::uint8_t {
-    unavailable,  // no nftables context (out of memory, no netlink)
+    unavailable,  // no nftables context, no namespace handle, or a guard that was moved from
     refused,      // the kernel or nft refused a command (no CAP_NET_ADMIN, no nf_tables)
+    in_use,       // a socket of the host's kernel holds the port: it is the host's
     not_claimed,  // release() of a port that was not claimed
   };
   code what = code::refused;
@@ -68,21 +94,37 @@ class kernel_guard {
   enum class transport : std::uint8_t { tcp, udp };
 
   // Creates the guard's table for `address` in the calling thread's network
-  // namespace, with no port claimed.
-  static expected<kernel_guard, guard_error> open(ipv4_address address) {
-    std::unique_ptr<nft_ctx, context_deleter> context(nft_ctx_new(NFT_CTX_DEFAULT));
-    if (!context) return guard_error{guard_error::code::unavailable, "nft_ctx_new failed"};
+  // namespace, with no port claimed. With `interface_index`, the rules hold
+  // back only what the kernel sends out of that interface.
+  static expected<kernel_guard, guard_error> open(ipv4_address address,
+                                                  std::optional<unsigned> interface_index = std::nullopt) {
+    const int namespace_fd = ::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    if (namespace_fd < 0) {
+      return guard_error{guard_error::code::unavailable, std::string("network namespace: ") + std::strerror(errno)};
+    }
+    auto made = std::make_unique<state>();
+    made->namespace_fd = namespace_fd;
+    made->address = address;
+    made->interface_index = interface_index;
+    made->table = unique_table_name();
+    // libnftables opens its netlink socket without close-on-exec: mark the
+    // sockets it opens here, so that a child the program starts cannot keep
+    // the owner table alive.
+    const std::set<int> before = open_descriptors();
+    made->context.reset(nft_ctx_new(NFT_CTX_DEFAULT));
+    if (!made->context) return guard_error{guard_error::code::unavailable, "nft_ctx_new failed"};
     // Messages go to buffers, so that errors are returned rather than printed.
-    if (nft_ctx_buffer_output(context.get()) != 0 || nft_ctx_buffer_error(context.get()) != 0) {
+    if (nft_ctx_buffer_output(made->context.get()) != 0 || nft_ctx_buffer_error(made->context.get()) != 0) {
       return guard_error{guard_error::code::unavailable, "cannot buffer nftables output"};
     }
-    kernel_guard guard(std::move(context), address, unique_table_name());
-    if (auto made = guard.run(guard.table_definition()); !made) return made.error();
+    kernel_guard guard(std::move(made));
+    auto created = guard.run(guard.table_definition());
+    mark_close_on_exec(before);
+    if (!created) return created.error();
     return guard;
   }
 
-  kernel_guard(kernel_guard&& other) noexcept
-      : state_(std::move(other.state_)) {}
+  kernel_guard(kernel_guard&& other) noexcept : state_(std::move(other.state_)) {}
   kernel_guard& operator=(kernel_guard&& other) noexcept {
     if (this != &other) {
       remove_table();
@@ -93,43 +135,54 @@ class kernel_guard {
   kernel_guard(const kernel_guard&) = delete;
   kernel_guard& operator=(const kernel_guard&) = delete;
 
-  // Deletes the table now; if the process dies first, the kernel does.
+  // Deletes the table and frees the ports now; if the process dies first,
+  // the kernel does both.
   ~kernel_guard() { remove_table(); }
 
-  // The kernel stops answering for `port` (see the table at the top).
+  // The kernel stops answering for `port` and will not give it to a socket
+  // of its own (see the top). `in_use` when one of its sockets holds it.
   expected<void, guard_error> claim(transport protocol, std::uint16_t port) {
+    if (!state_) return moved_from();
     std::lock_guard lock(state_->mutex);
-    unsigned& count = claims(protocol)[port];
-    if (count == 0) {
-      if (auto added = run("add element " + qualified_set(protocol) + " { " + std::to_string(port) + " }"); !added) {
-        claims(protocol).erase(port);
-        return added;
-      }
+    auto& table = claims(protocol);
+    if (const auto found = table.find(port); found != table.end()) {
+      ++found->second.count;
+      return {};
     }
-    ++count;
+    auto reservation = reserve(protocol, port);
+    if (!reservation) return reservation.error();
+    if (auto added = run("add element " + qualified_set(protocol) + " { " + std::to_string(port) + " }"); !added) {
+      ::close(*reservation);
+      return added;
+    }
+    table.emplace(port, claim_state{1, *reservation});
     return {};
   }
 
-  // Undoes one claim; the kernel answers for the port again after the last.
+  // Undoes one claim; after the last the kernel answers for the port again
+  // and may use it. The bookkeeping is undone even when nft refuses the
+  // delete (the rule then stays, on a port nobody uses, until the guard goes).
   expected<void, guard_error> release(transport protocol, std::uint16_t port) {
+    if (!state_) return moved_from();
     std::lock_guard lock(state_->mutex);
     auto& table = claims(protocol);
     const auto found = table.find(port);
     if (found == table.end()) {
       return guard_error{guard_error::code::not_claimed, name(protocol) + " port " + std::to_string(port) + " was not claimed"};
     }
-    if (--found->second == 0) {
-      table.erase(found);
-      return run("delete element " + qualified_set(protocol) + " { " + std::to_string(port) + " }");
-    }
-    return {};
+    if (--found->second.count > 0) return {};
+    auto deleted = run("delete element " + qualified_set(protocol) + " { " + std::to_string(port) + " }");
+    ::close(found->second.reservation);
+    table.erase(found);
+    return deleted;
   }
 
   // Whether the kernel's own echo replies from the address are dropped.
   expected<void, guard_error> silence_echo_replies(bool silence) {
+    if (!state_) return moved_from();
     std::lock_guard lock(state_->mutex);
     if (silence == state_->echo_silenced) return {};
-    auto done = silence ? run("add rule ip " + state_->table + " echo ip saddr " + state_->address.to_string() +
+    auto done = silence ? run("add rule ip " + state_->table + " echo " + outgoing_match() +
                               " icmp type echo-reply drop")
                         : run("flush chain ip " + state_->table + " echo");
     if (done) state_->echo_silenced = silence;
@@ -138,37 +191,41 @@ class kernel_guard {
 
   // How many claims `port` has (0: the kernel answers for it).
   unsigned claims_on(transport protocol, std::uint16_t port) const {
+    if (!state_) return 0;
     std::lock_guard lock(state_->mutex);
     const auto& table = protocol == transport::tcp ? state_->tcp : state_->udp;
     const auto found = table.find(port);
-    return found == table.end() ? 0 : found->second;
+    return found == table.end() ? 0 : found->second.count;
   }
 
-  // The nftables table, e.g. for `nft list table ip NAME`.
-  const std::string& table_name() const noexcept { return state_->table; }
-  ipv4_address address() const noexcept { return state_->address; }
+  // The nftables table, e.g. for `nft list table ip NAME`; empty once moved from.
+  std::string table_name() const { return state_ ? state_->table : std::string(); }
+  ipv4_address address() const noexcept { return state_ ? state_->address : ipv4_address{}; }
 
  private:
   struct context_deleter {
     void operator()(nft_ctx* context) const noexcept { nft_ctx_free(context); }
   };
+  struct claim_state {
+    unsigned count = 0;
+    int reservation = -1;  // the socket that keeps the port from the kernel's own use
+  };
 
   // Behind a pointer, so that moving the guard keeps the mutex in place.
   struct state {
     std::unique_ptr<nft_ctx, context_deleter> context;
+    int namespace_fd = -1;
     ipv4_address address;
+    std::optional<unsigned> interface_index;
     std::string table;
     mutable std::mutex mutex;
-    std::map<std::uint16_t, unsigned> tcp, udp;
+    std::map<std::uint16_t, claim_state> tcp, udp;
     bool echo_silenced = false;
   };
 
-  kernel_guard(std::unique_ptr<nft_ctx, context_deleter> context, ipv4_address address, std::string table)
-      : state_(std::make_unique<state>()) {
-    state_->context = std::move(context);
-    state_->address = address;
-    state_->table = std::move(table);
-  }
+  explicit kernel_guard(std::unique_ptr<state> s) noexcept : state_(std::move(s)) {}
+
+  static guard_error moved_from() { return guard_error{guard_error::code::unavailable, "the guard was moved from"}; }
 
   static std::string unique_table_name() {
     static std::atomic<unsigned> next{0};
@@ -176,20 +233,25 @@ class kernel_guard {
   }
 
   static std::string name(transport protocol) { return protocol == transport::tcp ? "TCP" : "UDP"; }
-  std::map<std::uint16_t, unsigned>& claims(transport protocol) {
+  std::map<std::uint16_t, claim_state>& claims(transport protocol) {
     return protocol == transport::tcp ? state_->tcp : state_->udp;
   }
   std::string qualified_set(transport protocol) const {
     return "ip " + state_->table + (protocol == transport::tcp ? " tcp_ports" : " udp_ports");
   }
+  // What every rule starts with: the kernel's output from our address (and
+  // out of our interface, when known).
+  std::string outgoing_match() const {
+    std::string match = state_->interface_index ? "oif " + std::to_string(*state_->interface_index) + " " : "";
+    return match + "ip saddr " + state_->address.to_string();
+  }
 
   // The ICMP rule reads the datagram an error quotes (RFC 792: the IP header
   // and the first 8 bytes of its payload) at fixed offsets from the ICMP
-  // header, so it asks for an option-less quoted header (0x45) first:
-  // bits 64-71 version and IHL, 192-223 the quoted destination address (ours),
-  // 240-255 the quoted UDP destination port.
+  // header, so it asks for an option-less quoted header (0x45) first: bits
+  // 64-71 version and IHL, 136-143 the quoted protocol (UDP, 17), 192-223 the
+  // quoted destination address (ours), 240-255 the quoted destination port.
   std::string table_definition() const {
-    const std::string self = state_->address.to_string();
     char quoted_address[16];
     std::snprintf(quoted_address, sizeof quoted_address, "0x%08x", static_cast<unsigned>(state_->address.value));
     return "table ip " + state_->table +
@@ -200,12 +262,103 @@ class kernel_guard {
            "  chain echo { }\n"
            "  chain output {\n"
            "    type filter hook output priority filter; policy accept;\n"
-           "    ip saddr " + self + " tcp sport @tcp_ports drop\n"
-           "    ip saddr " + self + " icmp type destination-unreachable icmp code port-unreachable @th,64,8 0x45 "
-           "@th,192,32 " + quoted_address + " @th,240,16 @udp_ports drop\n"
+           "    " + outgoing_match() + " tcp sport @tcp_ports drop\n"
+           "    " + outgoing_match() + " icmp type destination-unreachable icmp code port-unreachable "
+           "@th,64,8 0x45 @th,136,8 17 @th,192,32 " + quoted_address + " @th,240,16 @udp_ports drop\n"
            "    jump echo\n"
            "  }\n"
            "}\n";
+  }
+
+  // A socket bound to the address and port in the guard's namespace: the
+  // kernel will not use the port while it is open. A TCP one never listens,
+  // so segments to the port still find no socket (and get the RST that the
+  // rules drop); a UDP one drops whatever the kernel would queue to it.
+  expected<int, guard_error> reserve(transport protocol, std::uint16_t port) {
+    const int type = (protocol == transport::tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC;
+    int made_errno = 0;
+    const int fd = in_guard_namespace([&] {
+      const int s = ::socket(AF_INET, type, 0);
+      made_errno = errno;
+      return s;
+    });
+    if (fd < 0) {
+      return guard_error{guard_error::code::refused, "cannot reserve " + name(protocol) + " port " + std::to_string(port) +
+                                                         ": " + std::strerror(made_errno)};
+    }
+    if (protocol == transport::udp) {
+      sock_filter drop_all{BPF_RET | BPF_K, 0, 0, 0};
+      sock_fprog program{1, &drop_all};
+      if (::setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &program, sizeof program) != 0) {
+        const int e = errno;
+        ::close(fd);
+        return guard_error{guard_error::code::refused, std::string("cannot filter a UDP reservation: ") + std::strerror(e)};
+      }
+    }
+    sockaddr_in where{};
+    where.sin_family = AF_INET;
+    where.sin_port = htons(port);
+    where.sin_addr.s_addr = htonl(state_->address.value);
+    if (::bind(fd, reinterpret_cast<const sockaddr*>(&where), sizeof where) != 0) {
+      const int e = errno;
+      ::close(fd);
+      if (e == EADDRINUSE) {
+        return guard_error{guard_error::code::in_use,
+                           name(protocol) + " port " + std::to_string(port) + " is held by a socket of the host's kernel"};
+      }
+      return guard_error{guard_error::code::refused, "cannot reserve " + name(protocol) + " port " + std::to_string(port) +
+                                                         ": " + std::strerror(e)};
+    }
+    return fd;
+  }
+
+  // Runs `f` with the calling thread in the guard's network namespace (a
+  // socket is made in its maker's), and back in its own afterwards.
+  template <class F>
+  int in_guard_namespace(F&& f) {
+    struct stat here {}, there {};
+    if (::stat("/proc/thread-self/ns/net", &here) == 0 && ::fstat(state_->namespace_fd, &there) == 0 &&
+        here.st_ino == there.st_ino && here.st_dev == there.st_dev) {
+      return f();
+    }
+    const int back = ::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    if (back < 0 || ::setns(state_->namespace_fd, CLONE_NEWNET) != 0) {
+      if (back >= 0) ::close(back);
+      errno = EPERM;
+      return -1;
+    }
+    const int result = f();
+    const int saved = errno;
+    ::setns(back, CLONE_NEWNET);
+    ::close(back);
+    errno = saved;
+    return result;
+  }
+
+  static std::set<int> open_descriptors() {
+    std::set<int> found;
+    if (DIR* dir = ::opendir("/proc/self/fd")) {
+      // Not the listing's own descriptor: closed below, its number is the
+      // next one a socket gets.
+      const int listing = ::dirfd(dir);
+      while (const dirent* entry = ::readdir(dir)) {
+        if (entry->d_name[0] == '.') continue;
+        if (const int fd = std::atoi(entry->d_name); fd != listing) found.insert(fd);
+      }
+      ::closedir(dir);
+    }
+    return found;
+  }
+  // Marks the netlink sockets opened since `before` close-on-exec.
+  static void mark_close_on_exec(const std::set<int>& before) {
+    for (const int fd : open_descriptors()) {
+      if (before.contains(fd)) continue;
+      int domain = 0;
+      socklen_t length = sizeof domain;
+      if (::getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &length) == 0 && domain == AF_NETLINK) {
+        ::fcntl(fd, F_SETFD, ::fcntl(fd, F_GETFD) | FD_CLOEXEC);
+      }
+    }
   }
 
   expected<void, guard_error> run(const std::string& command) {
@@ -221,11 +374,22 @@ class kernel_guard {
   }
 
   void remove_table() noexcept {
-    if (!state_ || !state_->context) return;
+    if (!state_) return;
     std::lock_guard lock(state_->mutex);
-    // Best effort: closing the context below deletes an owner table anyway.
-    static_cast<void>(run("delete table ip " + state_->table));
-    state_->context.reset();
+    if (state_->context) {
+      try {
+        // Best effort: freeing the context below deletes an owner table anyway.
+        static_cast<void>(run("delete table ip " + state_->table));
+      } catch (...) {  // only std::bad_alloc, building the command
+      }
+      state_->context.reset();
+    }
+    for (auto* table : {&state_->tcp, &state_->udp}) {
+      for (const auto& [port, claim] : *table) ::close(claim.reservation);
+      table->clear();
+    }
+    if (state_->namespace_fd >= 0) ::close(state_->namespace_fd);
+    state_->namespace_fd = -1;
   }
 
   std::unique_ptr<state> state_;
