@@ -44,12 +44,15 @@ work=$(mktemp -d)
 capture=${3:-$work/web_server.pcap}
 server_log=
 server_pid=
+host_server_pid=
 
 cleanup() {
-  if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
-    kill -KILL "$server_pid" 2>/dev/null
-    wait "$server_pid" 2>/dev/null
-  fi
+  for pid in $server_pid $host_server_pid; do
+    if kill -0 "$pid" 2>/dev/null; then
+      kill -KILL "$pid" 2>/dev/null
+      wait "$pid" 2>/dev/null
+    fi
+  done
   ip netns del "$kernel_ns" 2>/dev/null  # deleting a namespace deletes its end of the pair, and so the pair
   ip netns del "$stack_ns" 2>/dev/null
   rm -rf "$work"
@@ -100,7 +103,7 @@ start_server() {
   server_log=$work/$name.log
   ip netns exec "$stack_ns" "$@" --iface "$stack_if" --ip "$stack_ip/24" >"$server_log" 2>&1 &
   server_pid=$!
-  for _ in $(seq 50); do
+  for _ in $(seq 300); do  # 30 s: two loaded cores start slowly
     grep -qs "listening" "$server_log" && break
     kill -0 "$server_pid" 2>/dev/null || break
     sleep 0.1
@@ -124,6 +127,9 @@ stop_server() {
   done
   if kill -0 "$server_pid" 2>/dev/null; then
     failed "$name did not stop within 10 s"
+    kill -KILL "$server_pid" 2>/dev/null
+    wait "$server_pid" 2>/dev/null
+    server_pid=
     return
   fi
   wait "$server_pid"
@@ -187,6 +193,7 @@ if [ "$shared" -eq 1 ]; then
   host_page=$(in_kernel timeout 10 curl -sS --max-time 5 -o /dev/null -w '%{http_code}' "http://$stack_ip:9999/" 2>&1)
   kill "$host_server_pid" 2>/dev/null
   wait "$host_server_pid" 2>/dev/null
+  host_server_pid=
   if [ "$host_page" = "200" ]; then ok "the host's server answered (HTTP $host_page): our stack left its connection alone"
   else failed "the host's server did not answer: '$host_page'"; fi
 fi

@@ -11,7 +11,6 @@
 // what it echoed. examples/demo_netns.sh runs it against two kernel clients
 // at once.
 #include <atomic>
-#include <csignal>
 #include <cstdio>
 #include <string>
 
@@ -50,11 +49,6 @@ class echo_server : public TCPApplication {
   }
 };
 
-PyStack* running_stack = nullptr;
-extern "C" void stop_on_signal(int) {
-  if (running_stack != nullptr) running_stack->request_stop();  // async-signal-safe
-}
-
 constexpr cli::flag flags[] = {
     {.name = "port", .has_value = true, .help = "TCP port to echo on (default 8888)", .value_name = "PORT"},
 };
@@ -67,6 +61,7 @@ constexpr cli::program program{
 }  // namespace
 
 int main(int argc, char** argv) {
+  const cli::termination_signals signals;  // before any thread: Ctrl-C is never lost
   const cli::options options = cli::parse_or_exit(argc, argv, program);
   const std::uint16_t port = cli::port_or_exit(options, "port", 8888, program, argc, argv);
   auto device = command_line_device::open(options);
@@ -78,7 +73,8 @@ int main(int argc, char** argv) {
   // the kernel would answer for ours: PyStack then checks its tables
   // (runtime/host_sockets.hpp) and keeps its answers out (host/kernel_guard.hpp).
   PyStack stack(std::move(*device), command_line_device::config_of(options),
-                {.shares_host_address = options.shares_interface_address()});
+                {.shares_host_address = options.shares_interface_address(),
+                 .interface_index = static_cast<unsigned>(options.interface.index)});
   echo_server server;
   const auto ready = [&]() -> expected<void, runtime::error> {
     if (auto r = stack.register_tcp_application(server); !r) return r;
@@ -91,16 +87,16 @@ int main(int argc, char** argv) {
     return 1;
   }
 
-  running_stack = &stack;
-  std::signal(SIGINT, stop_on_signal);
-  std::signal(SIGTERM, stop_on_signal);
   std::printf("echo_server: listening on %s:%u\n", options.address.address.to_string().c_str(), port);
   std::fflush(stdout);
-  if (auto ran = stack.run(true); !ran) {  // reactor mode: callbacks run in this thread
+  // Thread mode: callbacks run on the loop's thread while this one waits
+  // for a signal; stop() closes the connections (bounded) and joins it.
+  if (auto ran = stack.run(false); !ran) {
     std::fprintf(stderr, "echo_server: %s\n", ran.error().message().c_str());
     return 1;
   }
-  running_stack = nullptr;
+  signals.wait();
+  stack.stop();
   std::printf("echo_server: stopped; %lu client(s), %lu bytes echoed\n", server.clients.load(),
               server.bytes_echoed.load());
   return 0;

@@ -20,7 +20,6 @@
 // SIGINT or SIGTERM, closing open connections gracefully, then prints what
 // it served. tools/demo.sh runs it against the
 // kernel's ping and curl in two network namespaces.
-#include <csignal>
 #include <cstdio>
 #include <optional>
 #include <string>
@@ -106,15 +105,10 @@ using web_stack = Stack<Ethernet<>,
                         IP<ICMP<>, UDP<Port<7, udp_echo>>, TCP<Session<syn_ack_5555>, Listen<80, web_page>>>,
                         ARP<>>::on<command_line_device>;
 
-web_stack* running_stack = nullptr;
-extern "C" void stop_on_signal(int) {
-  if (running_stack != nullptr) running_stack->stop();  // async-signal-safe: an atomic store and an eventfd write
-}
-
 // Keeps the kernel's own answers out of our ports when it has our address.
 expected<std::optional<kernel_guard>, guard_error> guard_if_shared(const cli::options& options) {
   if (!options.shares_interface_address()) return std::optional<kernel_guard>{};
-  auto guard = kernel_guard::open(options.address.address);
+  auto guard = kernel_guard::open(options.address.address, static_cast<unsigned>(options.interface.index));
   if (!guard) return guard.error();
   for (auto claimed : {guard->claim(kernel_guard::transport::tcp, 80), guard->claim(kernel_guard::transport::udp, 7),
                        guard->silence_echo_replies(true)}) {
@@ -133,6 +127,7 @@ constexpr cli::program program{
 }  // namespace
 
 int main(int argc, char** argv) {
+  const cli::termination_signals signals;  // before any thread: Ctrl-C is never lost
   const cli::options options = cli::parse_or_exit(argc, argv, program);
   auto device = command_line_device::open(options);
   if (!device) {
@@ -153,17 +148,17 @@ int main(int argc, char** argv) {
   }
   web_stack stack(std::move(*device), steady_clock{}, command_line_device::config_of(options));
 
-  running_stack = &stack;
-  std::signal(SIGINT, stop_on_signal);
-  std::signal(SIGTERM, stop_on_signal);
   std::printf("web_server: listening on %s (%s, %s), port 80/tcp and 7/udp\n", options.address.address.to_string().c_str(),
               options.interface.name.c_str(), options.interface.mac.to_string().c_str());
   std::fflush(stdout);
-  if (auto ran = stack.run(); !ran) {
+  // Thread mode: the loop runs in its own thread while this one waits for
+  // a signal; stop() then closes what is open (bounded) and joins it.
+  if (auto ran = stack.run(false); !ran) {
     std::fprintf(stderr, "web_server: the stack could not run (error %d)\n", static_cast<int>(ran.error().what));
     return 1;
   }
-  running_stack = nullptr;
+  signals.wait();
+  stack.stop();
 
   auto& link = stack.link();
   const unsigned long echoed = link.find<udp_echo>().datagrams;

@@ -33,7 +33,10 @@
 // line, and exits 1 when the host's facts cannot be read at all.
 #pragma once
 
+#include <pthread.h>
+
 #include <charconv>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <optional>
@@ -488,6 +491,40 @@ inline std::uint16_t port_or_exit(const options& o, std::string_view name, std::
   if (!port) fail(port.error(), p, argc, argv);
   return *port;
 }
+
+// SIGINT and SIGTERM for a program whose stack runs in thread mode: blocked
+// from construction on, in this thread and every thread it starts later
+// (the stack's loop among them), and taken by wait(). No handler runs, and
+// a signal that comes before the loop has started is not lost, as it would
+// be to a handler calling stop() before run(). Make it first thing in main,
+// before any thread, and keep it for main's lifetime:
+//
+//     const pystack::cli::termination_signals signals;
+//     ... stack.run(false);
+//     signals.wait();   // Ctrl-C or kill
+//     stack.stop();
+class termination_signals {
+ public:
+  termination_signals() noexcept {
+    sigemptyset(&set_);
+    sigaddset(&set_, SIGINT);
+    sigaddset(&set_, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set_, nullptr);
+  }
+  termination_signals(const termination_signals&) = delete;
+  termination_signals& operator=(const termination_signals&) = delete;
+
+  // Waits for SIGINT or SIGTERM and returns which.
+  int wait() const noexcept {
+    int signal = 0;
+    while (sigwait(&set_, &signal) != 0) {
+    }
+    return signal;
+  }
+
+ private:
+  sigset_t set_{};
+};
 
 // The front door for main(): usage on stdout and exit 0 for --help; the
 // error and exit 2 for a bad command line; exit 1 when the host's facts

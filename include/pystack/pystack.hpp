@@ -112,6 +112,10 @@ struct pystack_options {
   // (host/kernel_guard.hpp; needs CAP_NET_ADMIN in the interface's network
   // namespace). False leaves that to the caller, who then owns the firewall.
   bool guard_kernel = true;
+  // The index of the interface the device is on, so that the guard's rules
+  // touch only what the kernel sends there (not the host's loopback traffic
+  // to its own address). PyStack(iface) knows it; for a device, say it.
+  std::optional<unsigned> interface_index{};
   bool promiscuous = false;
   stack_options stack{};
 };
@@ -132,7 +136,7 @@ class PyStack {
   template <device Device, clock_policy Clock = steady_clock>
   PyStack(Device device, const interface_config& config, pystack_options options = {}, Clock clock = {}) {
     eth_ = std::make_unique<runtime::ethernet_layer>(std::move(device), config, std::move(clock), options.stack);
-    compose(options.shares_host_address.value_or(false), options.guard_kernel);
+    compose(options.shares_host_address.value_or(false), options.guard_kernel, options.interface_index);
   }
 
   // As the first constructor, with the error returned instead of kept.
@@ -317,14 +321,15 @@ class PyStack {
     if (!device) return runtime::error{runtime::errc::device, device.error().message};
     interface_name_ = name;
     eth_ = std::make_unique<runtime::ethernet_layer>(std::move(*device), config, steady_clock{}, options.stack);
-    compose(options.shares_host_address.value_or(own_address), options.guard_kernel);
+    compose(options.shares_host_address.value_or(own_address), options.guard_kernel,
+            static_cast<unsigned>(info->index));
     return {};
   }
 
   // The original PyStack's layers, registered as its "Stack crafting" does.
   // In shared-address mode the kernel's socket tables are opened here, in
   // the constructing thread's network namespace: the interface's.
-  void compose(bool shares_host_address, bool guard_kernel) {
+  void compose(bool shares_host_address, bool guard_kernel, std::optional<unsigned> interface_index) {
     shares_host_address_ = shares_host_address;
     if (shares_host_address) {
       auto tables = runtime::host_socket_tables::open();
@@ -334,12 +339,13 @@ class PyStack {
         status_ = tables.error();  // port checks could not be right: refuse to run
       }
     }
-    if (shares_host_address && guard_kernel) {
-      auto guard = kernel_guard::open(eth_->config().address);
+    // A stack that cannot run must not change the host's firewall either.
+    if (shares_host_address && guard_kernel && !status_) {
+      auto guard = kernel_guard::open(eth_->config().address, interface_index);
       auto silenced = guard ? guard->silence_echo_replies(true) : expected<void, guard_error>(guard.error());
       if (silenced) {
         kernel_guard_ = std::make_shared<kernel_guard>(std::move(*guard));
-      } else if (!status_) {
+      } else {
         // The kernel would reset our connections: refuse to run.
         status_ = runtime::error{runtime::errc::host, "cannot keep the kernel out of the shared address " +
                                                           eth_->config().address.to_string() + ": " +

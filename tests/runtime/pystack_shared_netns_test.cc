@@ -116,3 +116,95 @@ TEST_CASE("PyStack on a shared address keeps the kernel out of its ports and sta
   // The guard went with the stack: the firewall is what it was, byte for byte.
   CHECK(net.stack_ruleset() == firewall_before);
 }
+
+TEST_CASE("PyStack on a shared address connects out, and closes without the kernel's RSTs", "[pystack][netns]") {
+  REQUIRE(::geteuid() == 0);
+  netns_test::veth_pair net("pc", 208, true);
+  INFO("failed setup step: " << net.failed_step());
+  REQUIRE(net.ready());
+  auto opened = in_namespace(net.stack_ns(), [&] { return PyStack::open(net.stack_if()); });
+  INFO((opened ? std::string() : opened.error().message()));
+  REQUIRE(opened);
+  PyStack& stack = **opened;
+  REQUIRE(stack.run(false));
+
+  SECTION("an active open: its port is claimed before the SYN, so the kernel does not reset the SYN-ACK") {
+    // The peer's kernel serves one client: it answers what it got, then closes.
+    FILE* server = ::popen(net.in_peer("/usr/bin/python3 -c \"import socket\n"
+                                       "l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+                                       "l.bind(('" + net.peer_ip() + "', 9100)); l.listen(1); l.settimeout(10)\n"
+                                       "print('ready', flush=True)\n"
+                                       "c, _ = l.accept(); c.settimeout(5)\n"
+                                       "c.sendall(b'back: ' + c.recv(64)); c.close()\"", 15).c_str(), "r");
+    REQUIRE(server != nullptr);
+    char line[64] = {};
+    REQUIRE(std::fgets(line, sizeof line, server) != nullptr);  // listening
+    TCPApplication client;
+    REQUIRE(stack.register_tcp_application(client));
+    const auto connected = client.connect(net.peer_ip(), 9100, 5s);
+    INFO((connected ? std::string() : connected.error().message()));
+    CHECK(connected);
+    if (connected) {
+      REQUIRE(client.send_packet(std::string_view("hello")));
+      std::string got;
+      const auto give_up = std::chrono::steady_clock::now() + 5s;
+      while (got.size() < 11 && std::chrono::steady_clock::now() < give_up) {
+        if (auto data = client.fetch_data(0, 100ms)) got.append(data->begin(), data->end());
+      }
+      CHECK(got == "back: hello");
+    }
+    ::pclose(server);
+  }
+
+  SECTION("closing a listener with a connection open: every byte arrives, then a clean end") {
+    TCPApplication server;
+    REQUIRE(stack.register_tcp_application(server));
+    REQUIRE(server.bind(8080));
+    server.listen(5);
+    // The peer reads until the end of the stream and says how it ended.
+    FILE* reader = ::popen(net.in_peer("/usr/bin/python3 -c \"import socket\n"
+                                       "s = socket.create_connection(('" + net.stack_ip() + "', 8080), timeout=10)\n"
+                                       "n = 0\n"
+                                       "try:\n"
+                                       " while True:\n"
+                                       "  chunk = s.recv(65536)\n"
+                                       "  if not chunk: break\n"
+                                       "  n += len(chunk)\n"
+                                       " print('eof', n)\n"
+                                       "except ConnectionResetError: print('reset', n)\n"
+                                       "except socket.timeout: print('timeout', n)\"", 15).c_str(), "r");
+    REQUIRE(reader != nullptr);
+    const auto accepted = server.accept(5s);
+    REQUIRE(accepted);
+    const std::string payload(200'000, 'p');
+    REQUIRE(server.send_packet(payload));
+    // The listener and the connection at once: FIN after what is queued. The
+    // port stays claimed while the connection lives, so the peer's ACKs of
+    // the data and of our FIN meet no RST from the kernel.
+    REQUIRE(server.close());
+    char line[64] = {};
+    REQUIRE(std::fgets(line, sizeof line, reader) != nullptr);
+    ::pclose(reader);
+    CHECK(std::string(line) == "eof 200000\n");
+  }
+
+  SECTION("a closed listener's port is the kernel's again") {
+    TCPApplication server;
+    REQUIRE(stack.register_tcp_application(server));
+    REQUIRE(server.bind(8080));
+    server.listen(5);
+    CHECK(net.tcp_probe(8080) == "connected");
+    CHECK_FALSE(stack.is_tcp_port_free(8080));
+    // The listener and the probe's connection (its peer closed first, so
+    // ours ends without TIME-WAIT): once both are gone, so is the claim and
+    // its reserving socket, which the kernel's tables showed.
+    REQUIRE(server.close());
+    const auto give_up = std::chrono::steady_clock::now() + 5s;
+    while (!stack.is_tcp_port_free(8080) && std::chrono::steady_clock::now() < give_up) {
+      std::this_thread::sleep_for(20ms);
+    }
+    CHECK(stack.is_tcp_port_free(8080));
+    CHECK(net.tcp_probe(8080) == "refused");
+  }
+  stack.stop();
+}

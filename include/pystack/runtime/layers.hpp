@@ -109,7 +109,10 @@ class udp_layer : public layer {
   upper_table* uppers() noexcept override { return &udp_.find<table_type>(); }
 
   expected<void, error> key_taken(std::uint32_t port) override {
-    return claim_port(guard_.get(), kernel_guard::transport::udp, port);
+    if (auto claimed = claim_port(guard_.get(), kernel_guard::transport::udp, port); !claimed) {
+      return claim_failure(claimed.error());
+    }
+    return {};
   }
   void key_released(std::uint32_t port) noexcept override {
     release_port(guard_.get(), kernel_guard::transport::udp, port);

@@ -12,14 +12,17 @@
 namespace pystack::runtime {
 
 // Claims `port` through `guard`; nothing to do without one (the stack has an
-// address of its own).
-inline expected<void, error> claim_port(kernel_guard* guard, kernel_guard::transport protocol, std::uint32_t port) {
+// address of its own). `in_use`: a socket of the host's kernel holds it.
+inline expected<void, guard_error> claim_port(kernel_guard* guard, kernel_guard::transport protocol,
+                                              std::uint32_t port) {
   if (guard == nullptr || port == 0 || port > 0xffff) return {};
-  if (auto claimed = guard->claim(protocol, static_cast<std::uint16_t>(port)); !claimed) {
-    return error{errc::host, "the kernel's answers for port " + std::to_string(port) +
-                                 " cannot be held back: " + claimed.error().message};
-  }
-  return {};
+  return guard->claim(protocol, static_cast<std::uint16_t>(port));
+}
+
+// A failed claim as the facade's error: a port the host holds is a port in use.
+inline error claim_failure(const guard_error& e) {
+  if (e.what == guard_error::code::in_use) return error{errc::key_in_use, e.message};
+  return error{errc::host, "the kernel's answers cannot be held back: " + e.message};
 }
 
 // Undoes claim_port. A release that fails leaves the rule in place until the

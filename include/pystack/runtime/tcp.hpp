@@ -349,13 +349,14 @@ class basic_tcp_layer : public layer, public tcp_service, private detail::tcp_ro
     // On an address shared with the host, a port that is not ours is the
     // host's: its kernel answers there (and may have connections there),
     // so the static layer must not answer for it (no RST, §3.10.7.1).
-    if (guard_ && payload.size() >= 4 && !owns_port(wire::load_be16(payload.data() + 2))) {
+    if (host_sockets_ && payload.size() >= 4 && !owns_port(wire::load_be16(payload.data() + 2))) {
       ++left_to_host_;
       return;
     }
     const detail::router_scope scope(router());
     bury();
     tcp_.receive(context, payload);
+    settle_claims();  // a RST or the last ACK may have ended a connection
   }
   void start() override { tcp_.start(); }
   void stop() override {
@@ -369,6 +370,7 @@ class basic_tcp_layer : public layer, public tcp_service, private detail::tcp_ro
     const detail::router_scope scope(router());
     bury();
     tcp_.on_timer(now);
+    settle_claims();  // TIME-WAIT may have ended
   }
 
   // ---- tcp_service ----
@@ -391,12 +393,12 @@ class basic_tcp_layer : public layer, public tcp_service, private detail::tcp_ro
     const auto local_port = claim_ephemeral_port();
     if (!local_port) return tcp_error{tcp_error::code::no_free_port};
     auto id = tcp_.connect(address, port, *proxy, *local_port);
-    if (!id) {
-      release_port(guard_.get(), kernel_guard::transport::tcp, *local_port);
-      return id;
-    }
+    // Given back once no connection of ours uses the port any more (after
+    // TIME-WAIT: a retransmitted FIN must not meet the kernel's RST).
+    pending_release_.push_back(*local_port);
+    settle_claims();
+    if (!id) return id;
     proxy->id_ = *id;
-    claimed_by_connection_.emplace(*id, *local_port);
     active_.push_back(std::move(proxy));
     return id;
   }
@@ -406,8 +408,12 @@ class basic_tcp_layer : public layer, public tcp_service, private detail::tcp_ro
     listeners_.emplace(port, &listener);
     return true;
   }
+  // The listener's claim also covers the connections it accepted (they share
+  // its port): it is given back once the last of them has ended.
   void tcp_unlisten(std::uint16_t port) override {
-    if (listeners_.erase(port) != 0) release_port(guard_.get(), kernel_guard::transport::tcp, port);
+    if (listeners_.erase(port) == 0) return;
+    pending_release_.push_back(port);
+    settle_claims();
   }
   expected<std::size_t, tcp_error> tcp_send(connection_id id, bytes_view data) override {
     const detail::router_scope scope(router());
@@ -415,11 +421,15 @@ class basic_tcp_layer : public layer, public tcp_service, private detail::tcp_ro
   }
   expected<void, tcp_error> tcp_close(connection_id id) override {
     const detail::router_scope scope(router());
-    return tcp_.close(id);
+    auto closed = tcp_.close(id);
+    settle_claims();
+    return closed;
   }
   expected<void, tcp_error> tcp_abort(connection_id id) override {
     const detail::router_scope scope(router());
-    return tcp_.abort(id);
+    auto aborted = tcp_.abort(id);
+    settle_claims();
+    return aborted;
   }
   std::optional<tcp_connection_info> tcp_connection(connection_id id) override {
     if (auto* c = tcp_.find_connection(id)) return info_of(*c);
@@ -430,7 +440,7 @@ class basic_tcp_layer : public layer, public tcp_service, private detail::tcp_ro
   void tcp_forget(tcp_handler& handler) override {
     std::erase_if(listeners_, [&](const auto& entry) {
       if (entry.second != &handler) return false;
-      release_port(guard_.get(), kernel_guard::transport::tcp, entry.first);
+      pending_release_.push_back(entry.first);
       return true;
     });
     // Connections that could still bring it data are reset; those it has
@@ -453,6 +463,7 @@ class basic_tcp_layer : public layer, public tcp_service, private detail::tcp_ro
     }
     const detail::router_scope scope(router());
     for (const connection_id id : orphaned) static_cast<void>(tcp_.abort(id));
+    settle_claims();
   }
 
   // A port is free when no listener or connection of this layer has it
@@ -469,10 +480,11 @@ class basic_tcp_layer : public layer, public tcp_service, private detail::tcp_ro
   // Shared-address mode: also ask the host's kernel (these tables); null: do not.
   void set_host_sockets(std::shared_ptr<const host_socket_tables> tables) noexcept { host_sockets_ = std::move(tables); }
   bool checks_host_sockets() const noexcept { return host_sockets_ != nullptr; }
-  // Shared-address mode: listening and connecting ports are claimed from
-  // the kernel (host/kernel_guard.hpp), and segments to other ports are the
-  // host's business; null: the stack has an address of its own. Set before
-  // any listener or connection exists.
+  // Shared-address mode (host sockets set): listening and connecting ports
+  // are claimed from the kernel through `guard` (host/kernel_guard.hpp; null
+  // when the caller keeps the kernel out itself), and segments to other
+  // ports are the host's business either way. Set before any listener or
+  // connection exists.
   void set_kernel_guard(std::shared_ptr<kernel_guard> guard) noexcept { guard_ = std::move(guard); }
   // Segments to ports of no listener or connection of ours, left to the host
   // (shared-address mode only).
@@ -496,12 +508,6 @@ class basic_tcp_layer : public layer, public tcp_service, private detail::tcp_ro
   void proxy_finished(tcp_proxy& proxy) override {
     const auto owned = std::find_if(active_.begin(), active_.end(), [&](const auto& p) { return p.get() == &proxy; });
     if (owned != active_.end()) {
-      if (proxy.id_) {
-        if (const auto claimed = claimed_by_connection_.find(*proxy.id_); claimed != claimed_by_connection_.end()) {
-          release_port(guard_.get(), kernel_guard::transport::tcp, claimed->second);
-          claimed_by_connection_.erase(claimed);
-        }
-      }
       finished_.push_back(std::move(*owned));
       active_.erase(owned);
     }
@@ -512,17 +518,36 @@ class basic_tcp_layer : public layer, public tcp_service, private detail::tcp_ro
   }
 
   // An ephemeral port (RFC 6335 §6) free here and in the kernel, claimed,
-  // tried from a random start as RFC 6056 §3.3.1 says.
+  // tried from a random start as RFC 6056 §3.3.1 says. A port the kernel
+  // holds is skipped; any other refusal would refuse every port: give up.
   std::optional<std::uint16_t> claim_ephemeral_port() {
     constexpr std::uint32_t first = 49152, count = 65536 - first;
     const std::uint32_t start = std::uniform_int_distribution<std::uint32_t>(0, count - 1)(port_random_);
     for (std::uint32_t i = 0; i < count; ++i) {
       const auto port = static_cast<std::uint16_t>(first + (start + i) % count);
-      if (upper_key_free(port) && claim_port(guard_.get(), kernel_guard::transport::tcp, port)) return port;
+      if (!upper_key_free(port)) continue;
+      const auto claimed = claim_port(guard_.get(), kernel_guard::transport::tcp, port);
+      if (claimed) return port;
+      if (claimed.error().what != guard_error::code::in_use) return std::nullopt;
     }
     return std::nullopt;
   }
-  void bury() { finished_.clear(); }
+
+  // Gives back the claims of ports that no listener or connection of ours
+  // uses any more. Cheap when nothing waits: called after every event that
+  // can end a connection.
+  void settle_claims() {
+    if (pending_release_.empty()) return;
+    std::erase_if(pending_release_, [&](std::uint16_t port) {
+      if (owns_port(port)) return false;
+      release_port(guard_.get(), kernel_guard::transport::tcp, port);
+      return true;
+    });
+  }
+  void bury() {
+    finished_.clear();
+    settle_claims();
+  }
   detail::tcp_router* router() noexcept { return this; }
 
   lower_type lower_;
@@ -534,7 +559,7 @@ class basic_tcp_layer : public layer, public tcp_service, private detail::tcp_ro
   std::uint64_t missing_headers_ = 0;
   std::shared_ptr<const host_socket_tables> host_sockets_;
   std::shared_ptr<kernel_guard> guard_;
-  std::map<connection_id, std::uint16_t> claimed_by_connection_;  // active opens' claimed local ports
+  std::vector<std::uint16_t> pending_release_;  // claimed ports to give back once unused (one entry per claim)
   std::uint64_t left_to_host_ = 0;
   std::minstd_rand port_random_{std::random_device{}()};
 };
