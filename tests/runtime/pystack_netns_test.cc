@@ -22,95 +22,25 @@
 #include <thread>
 #include <vector>
 
+#include "tests/netns/netns.hpp"
+
 namespace {
 using namespace pystack;
 using namespace std::chrono_literals;
 
-int sh(const std::string& command) { return std::system((command + " >/dev/null 2>&1").c_str()); }
+using netns_test::in_namespace;
+using netns_test::sh;
 
-// Two namespaces and a veth pair named after the PID, deleted on every exit
-// path. The kernel's end has a private address; the stack's end has none in
-// the kernel, so the kernel there leaves the stack's traffic alone.
-class veth_harness {
+// The namespaces and veth pair of one run (tests/netns): the kernel's end
+// has a private address; the stack's end has none in the kernel, so the
+// kernel there leaves the stack's traffic alone.
+class veth_harness : public netns_test::veth_pair {
  public:
-  veth_harness()
-      : tag_(std::to_string(::getpid())),
-        kernel_ns_("prk" + tag_),
-        stack_ns_("prs" + tag_),
-        kernel_if_("rk" + tag_),
-        stack_if_("rs" + tag_),
-        subnet_(static_cast<byte>(::getpid() % 250)),
-        kernel_ip_(ipv4_address::from_octets(10, 201, subnet_, 2)),
-        stack_ip_(ipv4_address::from_octets(10, 201, subnet_, 1)) {
-    remove();
-    const std::string k = "ip -n " + kernel_ns_;
-    const std::string s = "ip -n " + stack_ns_;
-    const std::vector<std::string> steps = {
-        "ip netns add " + kernel_ns_,
-        "ip netns add " + stack_ns_,
-        k + " link add " + kernel_if_ + " type veth peer name " + stack_if_ + " netns " + stack_ns_,
-        k + " addr add " + kernel_ip_.to_string() + "/24 dev " + kernel_if_,
-        k + " link set lo up",
-        k + " link set " + kernel_if_ + " up",
-        // Checksums complete on the wire (netns-harness.md, "Checksum offload on veth").
-        "ip netns exec " + kernel_ns_ + " ethtool -K " + kernel_if_ + " tx off",
-        s + " link set lo up",
-        s + " link set " + stack_if_ + " up",
-    };
-    for (const auto& step : steps) {
-      if (sh(step) != 0) {
-        failed_step_ = step;
-        return;
-      }
-    }
-    ready_ = true;
-  }
-  ~veth_harness() { remove(); }
-  veth_harness(const veth_harness&) = delete;
-  veth_harness& operator=(const veth_harness&) = delete;
-
-  bool ready() const { return ready_; }
-  const std::string& failed_step() const { return failed_step_; }
-  const std::string& stack_ns() const { return stack_ns_; }
-  const std::string& kernel_ns() const { return kernel_ns_; }
-  const std::string& stack_if() const { return stack_if_; }
-  ipv4_address kernel_ip() const { return kernel_ip_; }
-  ipv4_address stack_ip() const { return stack_ip_; }
-
- private:
-  void remove() {
-    sh("ip netns del " + kernel_ns_);
-    sh("ip netns del " + stack_ns_);
-  }
-
-  std::string tag_, kernel_ns_, stack_ns_, kernel_if_, stack_if_;
-  byte subnet_;
-  ipv4_address kernel_ip_, stack_ip_;
-  bool ready_ = false;
-  std::string failed_step_;
+  veth_harness() : veth_pair("pr", 201, false) {}
+  const std::string& kernel_ns() const { return peer_ns(); }
+  ipv4_address kernel_ip() const { return *ipv4_address::parse(peer_ip()); }
+  ipv4_address stack_ip() const { return *ipv4_address::parse(veth_pair::stack_ip()); }
 };
-
-// Runs `f` with this thread in network namespace `name`; back afterwards.
-// Sockets (and pcap handles) opened meanwhile stay in `name`.
-template <class F>
-auto in_namespace(const std::string& name, F&& f) {
-  struct restore {
-    int original;
-    ~restore() {
-      if (original >= 0) {
-        ::setns(original, CLONE_NEWNET);
-        ::close(original);
-      }
-    }
-  } back{::open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC)};
-  REQUIRE(back.original >= 0);
-  const int target = ::open(("/var/run/netns/" + name).c_str(), O_RDONLY | O_CLOEXEC);
-  REQUIRE(target >= 0);
-  const int entered = ::setns(target, CLONE_NEWNET);
-  ::close(target);
-  REQUIRE(entered == 0);
-  return f();
-}
 
 sockaddr_in socket_address(ipv4_address a, std::uint16_t port) {
   sockaddr_in s{};
