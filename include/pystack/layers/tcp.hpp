@@ -800,26 +800,38 @@ class TCP<Args...>::bound {
     bound& layer_;
   };
 
+  // Every call into the layer ends here, so with many connections a walk
+  // over all of them per segment would make each segment cost O(connections):
+  // the walks happen only when a connection closed since the last reap.
   void reap() {
-    std::erase_if(connections_, [](const auto& c) { return c->state_ == tcp_state::closed; });
-    graveyard_.clear();
+    if (closed_since_reap_) {
+      closed_since_reap_ = false;
+      std::erase_if(connections_, [](const auto& c) { return c->state_ == tcp_state::closed; });
+    }
+    if (!graveyard_.empty()) graveyard_.clear();
   }
 
   // Sends what application calls queued (send, close) on any connection,
   // once the call that made them returns. A few passes: on_writable may
-  // queue more.
+  // queue more. Walks the connections only when something was queued
+  // (`output_queued_` is true whenever a connection's `output_pending_` is).
   void flush() {
-    for (int pass = 0; pass < 4; ++pass) {
-      bool any = false;
+    for (int pass = 0; pass < 4 && output_queued_; ++pass) {
+      output_queued_ = false;
       for (std::size_t i = 0; i < connections_.size(); ++i) {
         connection& c = *connections_[i];
         if (!c.output_pending_) continue;
         c.output_pending_ = false;
-        any = true;
         finish(c);
       }
-      if (!any) return;
     }
+  }
+
+  // An application call left something to send on `c`: flush() sends it
+  // when the outermost call returns.
+  void queue_output(connection& c) noexcept {
+    c.output_pending_ = true;
+    output_queued_ = true;
   }
 
   instant now() const noexcept { return lower_.services().now(); }
@@ -1439,6 +1451,7 @@ class TCP<Args...>::bound {
     if (c.state_ == tcp_state::closed) return;
     const bool counted = c.state_ == tcp_state::time_wait;
     c.state_ = tcp_state::closed;
+    closed_since_reap_ = true;
     c.rtx_deadline_.reset();
     c.persist_deadline_.reset();
     c.ack_deadline_.reset();
@@ -1477,7 +1490,7 @@ class TCP<Args...>::bound {
     if (c.fin_queued_) return tcp_error{tcp_error::code::connection_closing};
     const std::size_t taken = c.send_.push(data);
     if (taken < data.size()) c.send_blocked_ = true;
-    if (taken > 0) c.output_pending_ = true;  // sent when the outermost call returns
+    if (taken > 0) queue_output(c);  // sent when the outermost call returns
     return taken;
   }
 
@@ -1497,7 +1510,7 @@ class TCP<Args...>::bound {
       default: return tcp_error{tcp_error::code::connection_closing};
     }
     c.fin_queued_ = true;
-    c.output_pending_ = true;
+    queue_output(c);
     return {};
   }
 
@@ -2015,6 +2028,8 @@ class TCP<Args...>::bound {
   std::minstd_rand port_random_;
   unsigned depth_ = 0;
   bool stopping_ = false;
+  bool output_queued_ = false;     // some connection has output_pending_ (see flush)
+  bool closed_since_reap_ = false;  // some connection in connections_ is CLOSED (see reap)
 };
 
 }  // namespace pystack

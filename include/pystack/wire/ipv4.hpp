@@ -524,6 +524,9 @@ struct repr {
   // The destination the transport's pseudo-header uses (see the free
   // function). The options were framed by `parse` or `set_options`.
   ipv4_address final_destination() const noexcept {
+    // Without options there is no source route: the usual case, every
+    // segment sent, costs no walk.
+    if (options_length == 0) return destination;
     const auto framed = option_range::checked(option_bytes());
     return framed ? ipv4::final_destination(*framed, destination) : destination;
   }

@@ -705,7 +705,10 @@ class option_list : public detail::option_lookup<option_list> {
   }
 
   // Writes the options and their zero padding: `padded_size()` bytes.
-  void emit(byte* p) const noexcept { std::memcpy(p, bytes_.data(), padded_size()); }
+  void emit(byte* p) const noexcept {
+    // Most segments carry none; a copy of unknown length is a library call.
+    if (size_ != 0) std::memcpy(p, bytes_.data(), padded_size());
+  }
 
   friend bool operator==(const option_list& a, const option_list& b) noexcept {
     // Bytes past `size_` are kept zero, so the padded images are the arrays'
