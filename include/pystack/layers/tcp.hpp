@@ -1012,12 +1012,19 @@ class TCP<Args...>::bound {
 
   // ---- connection events ----
 
+  // Inline into receive(), with the in-order case (in_order_data): that
+  // segment then costs no call; every other one goes out of line.
   template <class Context>
-  void process(connection& c, const Context& context, const tcp::view& segment) {
+  [[gnu::always_inline]] void process(connection& c, const Context& context, const tcp::view& segment) {
     ++c.stats_.segments_received;
     with_app(c, [&](auto& app) { detail::tcp_notify_incoming(app, context, segment); });
     if (c.state_ == tcp_state::closed) return;
     if (in_order_data(c, segment)) return;
+    process_segment(c, segment);
+  }
+
+  // RFC 9293 §3.10.7.3 and §3.10.7.4 for a segment of `c`, after its hook.
+  [[gnu::noinline]] void process_segment(connection& c, const tcp::view& segment) {
     if (c.state_ == tcp_state::fin_wait_2) c.linger_deadline_ = now() + policy_.limits().fin_wait_2_timeout;
     if (c.state_ == tcp_state::syn_sent) {
       in_syn_sent(c, segment);
