@@ -203,6 +203,81 @@ TEST_CASE("duplicate and overlapping data is delivered once") {
   CHECK(peer.tcp().stats().unacceptable == 1);
 }
 
+// A receiver that offers 100 bytes, so that a test can fill the window.
+struct hundred_byte_window_policy : tcp_default_policy {
+  template <class C>
+  std::uint32_t receive_window(const C&) const noexcept {
+    return 100;
+  }
+};
+
+// The layer takes the next in-order data segment (ESTABLISHED, SEG.SEQ =
+// RCV.NXT, inside the window, no gap queued, ACK = SND.UNA, no SYN/FIN/RST)
+// with fewer tests than the general path (TCP<...>::in_order_data). Each
+// case sits on one edge of those conditions, inside or just outside, and
+// checks the outcome RFC 9293 §3.10.7.4 gives: what is delivered, the ACK,
+// the peer's window, and which counters move.
+TEST_CASE("in-order data on each edge of the receive fast path is processed as §3.10.7.4 says") {
+  peer_fixture<TCP<Session<hundred_byte_window_policy>, Listen<7, sink_server>>> peer;
+  journal log;
+  server_journal::current = &log;
+  const segment syn_ack = peer.handshake(7, seq_number(1));
+  CHECK(syn_ack.header.window == 100);
+  const seq_number una = syn_ack.seq() + 1;
+  auto* c = peer.only();
+  REQUIRE(c != nullptr);
+
+  // Exactly the window: all of it, acknowledged at once, the window offered again.
+  peer.inject(from_peer(7, seq_number(2), una, tcp::flags::ack | tcp::flags::psh, 3000), std::string(100, 'a'));
+  segment reply = peer.take_one();
+  CHECK(reply.flags() == "A");
+  CHECK(reply.ack() == seq_number(102));
+  CHECK(reply.header.window == 100);
+  CHECK(log.received == std::string(100, 'a'));
+  CHECK(peer.tcp().stats().beyond_window == 0);
+  CHECK(c->send_window() == 3000);  // the peer's window, from the newest segment
+
+  // One byte past the window: trimmed (general path).
+  peer.inject(from_peer(7, seq_number(102), una, tcp::flags::ack), std::string(101, 'b'));
+  reply = peer.take_one();
+  CHECK(reply.ack() == seq_number(202));
+  CHECK(log.received.size() == 200);
+  CHECK(peer.tcp().stats().beyond_window == 1);
+
+  // Our data in flight, the peer's data acknowledging none of it (SEG.ACK =
+  // SND.UNA): delivered, not a duplicate ACK (it carries data, RFC 5681 §2),
+  // the window updated, our data still outstanding.
+  REQUIRE(c->send(as_bytes("ours")));
+  CHECK(peer.take_one().payload == "ours");
+  peer.inject(from_peer(7, seq_number(202), una, tcp::flags::ack, 2000), "cc");
+  reply = peer.take_one();
+  CHECK(reply.ack() == seq_number(204));
+  CHECK(log.received.size() == 202);
+  CHECK(peer.tcp().stats().duplicate_acks == 0);
+  CHECK(c->send_window() == 2000);
+  CHECK(c->buffered() == 4);
+
+  // The next one's window replaces it (SEG.SEQ moved past SND.WL1).
+  peer.inject(from_peer(7, seq_number(204), una, tcp::flags::ack, 1500), "d");
+  CHECK(peer.take_one().ack() == seq_number(205));
+  CHECK(c->send_window() == 1500);
+
+  // New data acknowledged with data (general path): both processed.
+  peer.inject(from_peer(7, seq_number(205), una + 4, tcp::flags::ack, 1500), "e");
+  CHECK(peer.take_one().ack() == seq_number(206));
+  CHECK(c->buffered() == 0);
+
+  // With FIN (general path): delivered, the FIN taken; sink_server closes
+  // in turn, so our FIN carries the ACK.
+  peer.inject(from_peer(7, seq_number(206), una + 4, tcp::flags::ack | tcp::flags::fin, 1500), "f");
+  reply = peer.take_one();
+  CHECK(reply.flags() == "FA");
+  CHECK(reply.ack() == seq_number(208));
+  CHECK(log.received == std::string(100, 'a') + std::string(100, 'b') + "ccdef");
+  CHECK(log.peer_closes == 1);
+  CHECK(c->state() == tcp_state::last_ack);
+}
+
 // A receiver whose window closes after 4000 bytes until the test opens it.
 struct gate_policy : tcp_default_policy {
   static inline bool open = false;

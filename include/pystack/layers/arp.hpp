@@ -108,16 +108,19 @@ class ARP<Args...>::bound {
   const arp_stats& stats() const noexcept { return stats_; }
   policy& current_policy() noexcept { return policy_; }
 
-  // The link address of `address`, when known and fresh.
-  std::optional<mac_address> lookup(ipv4_address address) const noexcept {
+  // The link address of `address`, when known and fresh. Inline: every
+  // unicast datagram sent asks, from inside the inlined send path.
+  [[gnu::always_inline]] std::optional<mac_address> lookup(ipv4_address address) const noexcept {
     const entry* e = find_entry(address);
     if (e == nullptr || !e->resolved || e->expires <= now()) return std::nullopt;
     return e->mac;
   }
 
   // Keeps a frame (Ethernet header in place, destination unknown) until
-  // `address` answers, asking for it if this is the first.
-  void hold(ipv4_address address, frame held) {
+  // `address` answers, asking for it if this is the first. Out of line: it
+  // only runs while a neighbour is unresolved, and keeps the inlined send
+  // path (Ethernet's send_ipv4) small.
+  [[gnu::noinline]] void hold(ipv4_address address, frame held) {
     entry* e = find_entry(address);
     if (e == nullptr) {
       e = add_entry(address);

@@ -157,8 +157,11 @@ class Ethernet<Args...>::bound {
   // Sends an IPv4 datagram (already in the frame) to `next_hop`: broadcast
   // and multicast map to their link addresses (RFC 1112 §6.4); unicast goes
   // through the ARP sibling, which holds the frame while it asks (RFC 826).
+  // Inline, as IP's send and make_header are: a segment's way down is then
+  // one function, in which the compiler sees the headers built above and
+  // folds what they leave constant (TCP's ACK, layers/tcp.hpp send_ack).
   template <class Hook = no_hook>
-  bool send_ipv4(frame frame_to_send, ipv4_address next_hop, Hook&& hook = {}) {
+  [[gnu::always_inline]] bool send_ipv4(frame frame_to_send, ipv4_address next_hop, Hook&& hook = {}) {
     const auto& config = services().config();
     eth::repr header{.destination = mac_address{}, .source = config.mac, .ethertype = eth::ethertype::ipv4};
     std::optional<mac_address> resolved;
@@ -189,7 +192,7 @@ class Ethernet<Args...>::bound {
   }
 
   // Transmits a complete frame (ARP releasing frames it held).
-  bool transmit(bytes_view whole_frame) {
+  [[gnu::always_inline]] bool transmit(bytes_view whole_frame) {
     if (!lower_.transmit(whole_frame)) {
       ++stats_.send_failures;
       return false;
@@ -211,7 +214,7 @@ class Ethernet<Args...>::bound {
     return static_keys_distinct<Ts...>([](auto t) { return decltype(t)::type::ethertype; });
   }
 
-  bool prepend_header(frame_buffer& frame_to_send, const eth::repr& header) {
+  [[gnu::always_inline]] bool prepend_header(frame_buffer& frame_to_send, const eth::repr& header) {
     if (frame_to_send.prepend(header.size()).empty()) {
       ++stats_.no_headroom;
       return false;

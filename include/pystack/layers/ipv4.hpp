@@ -152,7 +152,8 @@ class IP<Args...>::bound {
 
   // A header for a datagram to `destination`, filled by the policy: our
   // source address, TTL, identification. The caller may change any field.
-  ipv4::repr make_header(ipv4_address destination, std::uint8_t protocol) {
+  // (Inline, like send: see Ethernet's send_ipv4.)
+  [[gnu::always_inline]] ipv4::repr make_header(ipv4_address destination, std::uint8_t protocol) {
     ipv4::repr header{.source = services().config().address, .destination = destination};
     header.protocol = protocol;
     header.ttl = policy_.ttl(destination);
@@ -165,7 +166,7 @@ class IP<Args...>::bound {
   // hook changes them, it is corrected incrementally (RFC 1624), so a hook
   // can move a segment to another address without breaking it.
   template <class Hook = no_hook>
-  bool send(frame datagram_frame, ipv4::repr header, Hook&& hook = {}) {
+  [[gnu::always_inline]] bool send(frame datagram_frame, ipv4::repr header, Hook&& hook = {}) {
     // Only a hook that takes an ipv4::repr can move the addresses; for the
     // others the two final_destination() walks cost 40 instructions a segment.
     if constexpr (std::is_invocable_v<Hook&, ipv4::repr&>) {

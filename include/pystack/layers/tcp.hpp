@@ -789,9 +789,10 @@ class TCP<Args...>::bound {
   class operation {
    public:
     explicit operation(bound& layer) noexcept : layer_(layer) { ++layer_.depth_; }
-    ~operation() {
-      if (layer_.depth_ == 1) layer_.flush();
-      if (--layer_.depth_ == 0) layer_.reap();
+    // Inline, with the O(1) tests first: it runs after every segment.
+    [[gnu::always_inline]] ~operation() {
+      if (layer_.depth_ == 1 && layer_.output_queued_) layer_.flush();
+      if (--layer_.depth_ == 0 && (layer_.closed_since_reap_ || !layer_.graveyard_.empty())) layer_.reap();
     }
     operation(const operation&) = delete;
     operation& operator=(const operation&) = delete;
@@ -800,26 +801,38 @@ class TCP<Args...>::bound {
     bound& layer_;
   };
 
+  // Every call into the layer ends here, so with many connections a walk
+  // over all of them per segment would make each segment cost O(connections):
+  // the walks happen only when a connection closed since the last reap.
   void reap() {
-    std::erase_if(connections_, [](const auto& c) { return c->state_ == tcp_state::closed; });
-    graveyard_.clear();
+    if (closed_since_reap_) {
+      closed_since_reap_ = false;
+      std::erase_if(connections_, [](const auto& c) { return c->state_ == tcp_state::closed; });
+    }
+    if (!graveyard_.empty()) graveyard_.clear();
   }
 
   // Sends what application calls queued (send, close) on any connection,
   // once the call that made them returns. A few passes: on_writable may
-  // queue more.
+  // queue more. Walks the connections only when something was queued
+  // (`output_queued_` is true whenever a connection's `output_pending_` is).
   void flush() {
-    for (int pass = 0; pass < 4; ++pass) {
-      bool any = false;
+    for (int pass = 0; pass < 4 && output_queued_; ++pass) {
+      output_queued_ = false;
       for (std::size_t i = 0; i < connections_.size(); ++i) {
         connection& c = *connections_[i];
         if (!c.output_pending_) continue;
         c.output_pending_ = false;
-        any = true;
         finish(c);
       }
-      if (!any) return;
     }
+  }
+
+  // An application call left something to send on `c`: flush() sends it
+  // when the outermost call returns.
+  void queue_output(connection& c) noexcept {
+    c.output_pending_ = true;
+    output_queued_ = true;
   }
 
   instant now() const noexcept { return lower_.services().now(); }
@@ -862,7 +875,7 @@ class TCP<Args...>::bound {
   // ---- the application ----
 
   template <class F, std::size_t... I>
-  void visit_listener_app(connection& c, F& f, std::index_sequence<I...>) {
+  [[gnu::always_inline]] void visit_listener_app(connection& c, F& f, std::index_sequence<I...>) {
     (void)((c.owner_ == I ? (f(*static_cast<typename std::tuple_element_t<I, listeners_type>::application*>(c.app_)),
                              true)
                           : false) ||
@@ -870,8 +883,11 @@ class TCP<Args...>::bound {
   }
 
   // Calls `f(app)` with the connection's application, when it has one.
+  // Inline (with visit_listener_app and with_hook): it runs for each
+  // callback and each segment sent, and an out-of-line call cost more than
+  // the dispatch itself.
   template <class F>
-  void with_app(connection& c, F&& f) {
+  [[gnu::always_inline]] void with_app(connection& c, F&& f) {
     if (c.app_ == nullptr) return;
     if (c.owner_ == connection::client_owner) {
       detail::tcp_client_app<connection, client_context> proxy{
@@ -884,7 +900,7 @@ class TCP<Args...>::bound {
 
   // Calls `f(hook)` with the application's outgoing hook, or `no_hook`.
   template <class F>
-  bool with_hook(connection& c, F&& f) {
+  [[gnu::always_inline]] bool with_hook(connection& c, F&& f) {
     bool result = false;
     bool had_app = false;
     with_app(c, [&](auto& app) {
@@ -996,11 +1012,19 @@ class TCP<Args...>::bound {
 
   // ---- connection events ----
 
+  // Inline into receive(), with the in-order case (in_order_data): that
+  // segment then costs no call; every other one goes out of line.
   template <class Context>
-  void process(connection& c, const Context& context, const tcp::view& segment) {
+  [[gnu::always_inline]] void process(connection& c, const Context& context, const tcp::view& segment) {
     ++c.stats_.segments_received;
     with_app(c, [&](auto& app) { detail::tcp_notify_incoming(app, context, segment); });
     if (c.state_ == tcp_state::closed) return;
+    if (in_order_data(c, segment)) return;
+    process_segment(c, segment);
+  }
+
+  // RFC 9293 §3.10.7.3 and §3.10.7.4 for a segment of `c`, after its hook.
+  [[gnu::noinline]] void process_segment(connection& c, const tcp::view& segment) {
     if (c.state_ == tcp_state::fin_wait_2) c.linger_deadline_ = now() + policy_.limits().fin_wait_2_timeout;
     if (c.state_ == tcp_state::syn_sent) {
       in_syn_sent(c, segment);
@@ -1078,9 +1102,39 @@ class TCP<Args...>::bound {
     finish(c);
   }
 
+  // The segment an ESTABLISHED receiver gets most, processed with only the
+  // tests that decide it ("header prediction": Van Jacobson's, in 4.4BSD's
+  // tcp_input and Linux's tcp_rcv_established): the next data in order
+  // (SEG.SEQ = RCV.NXT), all of it inside the window, no gap queued, ACK
+  // without SYN, FIN or RST, and SEG.ACK = SND.UNA (nothing newly
+  // acknowledged; data in it, so it is no duplicate ACK either). For such a
+  // segment every step of §3.10.7.4 that process() runs gives a known answer:
+  // it is acceptable, on_ack() only updates the window, on_text() trims
+  // nothing and delivers all of it. Returns false, having done nothing, for
+  // any other segment. tests/tcp/transfer_test.cc checks each edge of these
+  // conditions against the outcome §3.10.7.4 gives.
+  [[gnu::always_inline]] bool in_order_data(connection& c, const tcp::view& segment) {
+    const tcp::flags f = segment.flags();
+    const seq_number seq = segment.sequence_number();
+    const seq_number ack = segment.ack_number();
+    const bytes_view payload = segment.payload();
+    if (c.state_ != tcp_state::established || f.any(tcp::flags::syn | tcp::flags::fin | tcp::flags::rst) ||
+        !f.has(tcp::flags::ack) || seq != c.rcv_nxt_ || ack != c.snd_una_ || payload.empty() ||
+        payload.size() > receive_window_now(c) || !c.ooo_.empty()) {
+      return false;
+    }
+    update_send_window(c, seq, ack, static_cast<std::uint32_t>(segment.window()) << c.snd_scale_);
+    c.rcv_nxt_ += static_cast<std::int64_t>(payload.size());
+    if (deliver(c, payload)) schedule_ack(c, false);
+    finish(c);
+    return true;
+  }
+
   // After a segment or an application call: send what may go, then tell an
-  // application that was refused room that there is some.
-  void finish(connection& c) {
+  // application that was refused room that there is some. Inline: with the
+  // sending itself out of line (send_queued) it is a few tests, which cost
+  // less than the call did for every segment received.
+  [[gnu::always_inline]] void finish(connection& c) {
     if (c.state_ == tcp_state::closed) return;
     output(c);
     if (c.send_blocked_ && c.send_.free_space() > 0 && c.state_ != tcp_state::closed) {
@@ -1244,17 +1298,7 @@ class TCP<Args...>::bound {
                !segment.flags().any(tcp::flags::syn | tcp::flags::fin) && advertised == c.snd_wnd_) {
       on_duplicate_ack(c);  // RFC 5681 §2's five conditions
     }
-    // The window, from the newest segment only (§3.10.7.4 fifth, SND.WL1/WL2).
-    if (old_una <= ack && (c.snd_wl1_ < seq || (c.snd_wl1_ == seq && c.snd_wl2_ <= ack))) {
-      c.snd_wnd_ = advertised;
-      c.snd_wl1_ = seq;
-      c.snd_wl2_ = ack;
-      c.max_snd_wnd_ = std::max(c.max_snd_wnd_, c.snd_wnd_);
-      if (c.snd_wnd_ > 0) {
-        c.persist_deadline_.reset();
-        c.persist_interval_ = duration::zero();
-      }
-    }
+    if (old_una <= ack) update_send_window(c, seq, ack, advertised);
     switch (c.state_) {
       case tcp_state::fin_wait_1:
         if (c.fin_acked_) {
@@ -1269,6 +1313,21 @@ class TCP<Args...>::bound {
         if (c.fin_acked_) close_connection(c, close_reason::closed);
         return c.state_ != tcp_state::closed;
       default: return true;
+    }
+  }
+
+  // The peer's window, from the newest segment only (§3.10.7.4 fifth,
+  // SND.WL1/WL2), for a segment whose ACK did not go back (SND.UNA before
+  // it was processed =< SEG.ACK).
+  void update_send_window(connection& c, seq_number seq, seq_number ack, std::uint32_t advertised) {
+    if (!(c.snd_wl1_ < seq || (c.snd_wl1_ == seq && c.snd_wl2_ <= ack))) return;
+    c.snd_wnd_ = advertised;
+    c.snd_wl1_ = seq;
+    c.snd_wl2_ = ack;
+    c.max_snd_wnd_ = std::max(c.max_snd_wnd_, c.snd_wnd_);
+    if (c.snd_wnd_ > 0) {
+      c.persist_deadline_.reset();
+      c.persist_interval_ = duration::zero();
     }
   }
 
@@ -1332,8 +1391,9 @@ class TCP<Args...>::bound {
     }
   }
 
-  // Seventh (text) and eighth (FIN) steps.
-  void on_text(connection& c, seq_number seq, bytes_view data, bool fin) {
+  // Seventh (text) and eighth (FIN) steps. Inline into process(): a call
+  // and its frame cost a quarter of what it does for a segment in order.
+  [[gnu::always_inline]] void on_text(connection& c, seq_number seq, bytes_view data, bool fin) {
     switch (c.state_) {
       case tcp_state::established:
       case tcp_state::fin_wait_1:
@@ -1439,6 +1499,7 @@ class TCP<Args...>::bound {
     if (c.state_ == tcp_state::closed) return;
     const bool counted = c.state_ == tcp_state::time_wait;
     c.state_ = tcp_state::closed;
+    closed_since_reap_ = true;
     c.rtx_deadline_.reset();
     c.persist_deadline_.reset();
     c.ack_deadline_.reset();
@@ -1477,7 +1538,7 @@ class TCP<Args...>::bound {
     if (c.fin_queued_) return tcp_error{tcp_error::code::connection_closing};
     const std::size_t taken = c.send_.push(data);
     if (taken < data.size()) c.send_blocked_ = true;
-    if (taken > 0) c.output_pending_ = true;  // sent when the outermost call returns
+    if (taken > 0) queue_output(c);  // sent when the outermost call returns
     return taken;
   }
 
@@ -1497,7 +1558,7 @@ class TCP<Args...>::bound {
       default: return tcp_error{tcp_error::code::connection_closing};
     }
     c.fin_queued_ = true;
-    c.output_pending_ = true;
+    queue_output(c);
     return {};
   }
 
@@ -1631,34 +1692,51 @@ class TCP<Args...>::bound {
 
   // Sends what the windows allow (RFC 9293 §3.8.6.2.1 for the sender's
   // silly window avoidance), then a bare ACK if one is still owed.
-  void output(connection& c) {
-    if (can_send_data(c)) {
-      // Bounded: each pass sends at least one byte or stops.
-      for (std::size_t pass = 0; pass <= c.send_.capacity() / 64 + 2; ++pass) {
-        const seq_number data_end = c.snd_una_ + static_cast<std::int64_t>(c.send_.size());
-        const std::int32_t unsent = data_end - c.snd_nxt_;
-        const bool fin_pending = c.fin_queued_ && !c.fin_acked_ && c.snd_nxt_ <= data_end;
-        if (unsent <= 0 && !fin_pending) break;
-        const std::uint32_t usable = usable_window(c);
-        const std::uint32_t mss = send_mss(c);
-        std::size_t len = std::min<std::size_t>(static_cast<std::size_t>(std::max(unsent, 0)), std::min(usable, mss));
-        // Silly window avoidance: a short segment only when it empties the
-        // buffer or uses half the largest window the peer offered.
-        if (len < static_cast<std::size_t>(std::max(unsent, 0)) && len < mss && len < c.max_snd_wnd_ / 2) len = 0;
-        const bool fin = fin_pending && c.snd_nxt_ + static_cast<std::int64_t>(len) == data_end && usable > len;
-        if (len == 0 && !fin) {
-          // Blocked by the window with nothing in flight: only the persist
-          // timer will find out when it opens.
-          if (c.snd_nxt_ == c.snd_una_ && !c.persist_deadline_) {
-            c.persist_interval_ = c.rto_.rto();
-            c.persist_deadline_ = now() + c.persist_interval_;
-          }
-          break;
-        }
-        if (send_new(c, len, fin) == 0) break;
-      }
-    }
+  //
+  // Inline, and the sending out of line: a receiver with nothing queued
+  // (every segment it gets) pays two tests before its ACK.
+  [[gnu::always_inline]] void output(connection& c) {
+    if (can_send_data(c) && pending_output(c).any()) send_queued(c);
     if (c.ack_now_) send_ack(c);
+  }
+
+  // What is left to send from SND.NXT: data not sent yet, and a FIN owed.
+  struct pending {
+    seq_number data_end;  // SND.UNA plus what the send buffer holds
+    std::int32_t unsent;
+    bool fin;
+    bool any() const noexcept { return unsent > 0 || fin; }
+  };
+  pending pending_output(const connection& c) const noexcept {
+    const seq_number data_end = c.snd_una_ + static_cast<std::int64_t>(c.send_.size());
+    return {data_end, data_end - c.snd_nxt_, c.fin_queued_ && !c.fin_acked_ && c.snd_nxt_ <= data_end};
+  }
+
+  // output()'s sending: segments of what the windows allow, and the FIN.
+  [[gnu::noinline]] void send_queued(connection& c) {
+    // Bounded: each pass sends at least one byte or stops.
+    for (std::size_t pass = 0; pass <= c.send_.capacity() / 64 + 2; ++pass) {
+      const pending left = pending_output(c);
+      if (!left.any()) break;
+      const auto [data_end, unsent, fin_pending] = left;
+      const std::uint32_t usable = usable_window(c);
+      const std::uint32_t mss = send_mss(c);
+      std::size_t len = std::min<std::size_t>(static_cast<std::size_t>(std::max(unsent, 0)), std::min(usable, mss));
+      // Silly window avoidance: a short segment only when it empties the
+      // buffer or uses half the largest window the peer offered.
+      if (len < static_cast<std::size_t>(std::max(unsent, 0)) && len < mss && len < c.max_snd_wnd_ / 2) len = 0;
+      const bool fin = fin_pending && c.snd_nxt_ + static_cast<std::int64_t>(len) == data_end && usable > len;
+      if (len == 0 && !fin) {
+        // Blocked by the window with nothing in flight: only the persist
+        // timer will find out when it opens.
+        if (c.snd_nxt_ == c.snd_una_ && !c.persist_deadline_) {
+          c.persist_interval_ = c.rto_.rto();
+          c.persist_deadline_ = now() + c.persist_interval_;
+        }
+        break;
+      }
+      if (send_new(c, len, fin) == 0) break;
+    }
   }
 
   // Sends from SND.NXT and advances it.
@@ -1843,15 +1921,23 @@ class TCP<Args...>::bound {
     send_control(c, header);
   }
 
-  void send_ack(connection& c) {
+  // Flattened: the bare ACK is the segment a receiver sends most (one for
+  // every segment by default). With the whole way down (TCP, IPv4 and
+  // Ethernet emit, ARP lookup, the device) in one function, the compiler
+  // folds what the policy and an application without hooks leave constant
+  // (no options, the flags, the fixed header words of both checksums), as
+  // in code written for one ACK. ARP's hold() stays out of line.
+  [[gnu::flatten]] void send_ack(connection& c) {
     c.ack_now_ = false;
     c.ack_deadline_.reset();
     c.unacked_segments_ = 0;
     if (c.state_ == tcp_state::closed || c.state_ == tcp_state::syn_sent) return;
-    tcp::repr header = base_header(c, c.snd_nxt_, tcp::flags::ack);
-    policy_.options(header, segment_kind::ack);
-    header.window = window_field(c);
-    send_control(c, header);
+    send_control(c, [&] {
+      tcp::repr header = base_header(c, c.snd_nxt_, tcp::flags::ack);
+      policy_.options(header, segment_kind::ack);
+      header.window = window_field(c);
+      return header;
+    });
   }
 
   void send_challenge_ack(connection& c) {
@@ -1884,12 +1970,27 @@ class TCP<Args...>::bound {
 
   // A segment without data for a connection.
   void send_control(connection& c, tcp::repr& header) {
-    frame f = services().allocate_frame();
-    if (!f) {
-      ++stats_.no_buffer;
-      return;
-    }
-    transmit(c, std::move(f), header);
+    send_control(c, [&]() -> tcp::repr& { return header; });
+  }
+  // The same with the header made by `make_header()`, once, before the frame
+  // is taken. It is made inside the dispatch to the application's hook, so
+  // that where the hook cannot see it (a listener's application without
+  // `hook_outgoing(tcp::repr&)`), the header never leaves the function:
+  // inlined, GCC keeps it in registers and folds what the policy left
+  // constant (no options, the flags) as in code written for one header.
+  template <std::invocable MakeHeader>
+  [[gnu::always_inline]] void send_control(connection& c, MakeHeader&& make_header) {
+    with_hook(c, [&](auto& hook) __attribute__((always_inline)) {
+      decltype(auto) header = make_header();
+      frame f = services().allocate_frame();
+      if (!f) {
+        ++stats_.no_buffer;
+        return false;
+      }
+      const bool sent = emit(std::move(f), header, c.tuple_, hook);
+      if (sent) ++c.stats_.segments_sent;
+      return sent;
+    });
   }
 
   // RFC 9293 §3.10.7.1: the answer to a segment for no connection.
@@ -1917,14 +2018,14 @@ class TCP<Args...>::bound {
   }
 
   // Hooks, emits and sends a segment of `c` whose payload is in `f`.
-  bool transmit(connection& c, frame f, tcp::repr& header) {
+  [[gnu::always_inline]] bool transmit(connection& c, frame f, tcp::repr& header) {
     const bool sent = with_hook(c, [&](auto& hook) { return emit(std::move(f), header, c.tuple_, hook); });
     if (sent) ++c.stats_.segments_sent;
     return sent;
   }
 
   template <class Hook>
-  bool emit(frame f, tcp::repr& header, const four_tuple& tuple, Hook& hook) {
+  [[gnu::always_inline]] bool emit(frame f, tcp::repr& header, const four_tuple& tuple, Hook& hook) {
     apply_hook(hook, header);
     if (f->prepend(header.size()).empty()) {
       ++stats_.no_headroom;
@@ -2015,6 +2116,8 @@ class TCP<Args...>::bound {
   std::minstd_rand port_random_;
   unsigned depth_ = 0;
   bool stopping_ = false;
+  bool output_queued_ = false;     // some connection has output_pending_ (see flush)
+  bool closed_since_reap_ = false;  // some connection in connections_ is CLOSED (see reap)
 };
 
 }  // namespace pystack

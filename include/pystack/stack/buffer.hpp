@@ -101,9 +101,9 @@ class frame {
 // to send, and the drop is visible in `exhausted()`.
 class buffer_pool {
  public:
-  explicit buffer_pool(std::size_t count = 256) : storage_(std::make_unique<frame_buffer[]>(count)) {
-    free_.reserve(count);
-    for (std::size_t i = count; i-- > 0;) free_.push_back(&storage_[i]);
+  explicit buffer_pool(std::size_t count = 256)
+      : storage_(std::make_unique<frame_buffer[]>(count)), free_(std::make_unique<frame_buffer*[]>(count)) {
+    for (std::size_t i = count; i-- > 0;) free_[free_count_++] = &storage_[i];
     size_ = count;
   }
   buffer_pool(const buffer_pool&) = delete;
@@ -111,26 +111,29 @@ class buffer_pool {
 
   // A buffer with `headroom` bytes in front, or an empty frame.
   frame acquire(std::size_t headroom) noexcept {
-    if (free_.empty()) {
+    if (free_count_ == 0) {
       ++exhausted_;
       return {};
     }
-    frame_buffer* b = free_.back();
-    free_.pop_back();
+    frame_buffer* b = free_[--free_count_];
     b->reset(headroom);
     return frame(b, this);
   }
 
   std::size_t size() const noexcept { return size_; }
-  std::size_t available() const noexcept { return free_.size(); }
+  std::size_t available() const noexcept { return free_count_; }
   std::uint64_t exhausted() const noexcept { return exhausted_; }
 
  private:
   friend class frame;
-  void give_back(frame_buffer* b) noexcept { free_.push_back(b); }  // capacity reserved: no allocation
+  // Every buffer given back was lent out, so the stack of free buffers has
+  // room: no capacity check, no allocation (a vector's push_back costs an
+  // out-of-line call per frame sent).
+  void give_back(frame_buffer* b) noexcept { free_[free_count_++] = b; }
 
   std::unique_ptr<frame_buffer[]> storage_;
-  std::vector<frame_buffer*> free_;
+  std::unique_ptr<frame_buffer*[]> free_;  // free_[0, free_count_): the buffers not on loan
+  std::size_t free_count_ = 0;
   std::size_t size_ = 0;
   std::uint64_t exhausted_ = 0;
 };

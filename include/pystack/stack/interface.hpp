@@ -16,16 +16,17 @@ struct interface_config {
   std::optional<ipv4_address> gateway;
   std::uint16_t mtu = 1500;
 
+  // The prefix as a mask (0 to 32 bits). Shifted in 64 bits, so that /0
+  // needs no branch: every frame computes it a few times.
+  constexpr std::uint32_t subnet_mask() const noexcept {
+    return static_cast<std::uint32_t>(~std::uint64_t{0} << (32 - prefix_length));
+  }
   // True when `a` is on the interface's own subnet (no gateway needed).
   constexpr bool on_link(ipv4_address a) const noexcept {
-    const std::uint32_t mask = prefix_length == 0 ? 0 : ~std::uint32_t{0} << (32 - prefix_length);
-    return (a.value & mask) == (address.value & mask);
+    return ((a.value ^ address.value) & subnet_mask()) == 0;
   }
   // The directed broadcast address of the subnet.
-  constexpr ipv4_address subnet_broadcast() const noexcept {
-    const std::uint32_t mask = prefix_length == 0 ? 0 : ~std::uint32_t{0} << (32 - prefix_length);
-    return {address.value | ~mask};
-  }
+  constexpr ipv4_address subnet_broadcast() const noexcept { return {address.value | ~subnet_mask()}; }
 };
 
 }  // namespace pystack

@@ -705,7 +705,10 @@ class option_list : public detail::option_lookup<option_list> {
   }
 
   // Writes the options and their zero padding: `padded_size()` bytes.
-  void emit(byte* p) const noexcept { std::memcpy(p, bytes_.data(), padded_size()); }
+  void emit(byte* p) const noexcept {
+    // Most segments carry none; a copy of unknown length is a library call.
+    if (size_ != 0) std::memcpy(p, bytes_.data(), padded_size());
+  }
 
   friend bool operator==(const option_list& a, const option_list& b) noexcept {
     // Bytes past `size_` are kept zero, so the padded images are the arrays'
@@ -928,15 +931,17 @@ struct repr {
 
   // Writes the header at the front of `segment`, whose payload is already in
   // place after it, sets the data offset and fills the checksum. `segment`
-  // must hold at least `size()` bytes and at most 65535.
-  void emit(mutable_bytes segment, ipv4_address source, ipv4_address destination) const noexcept {
+  // must hold at least `size()` bytes and at most 65535. Inline: a caller
+  // that built the repr usually knows there are no options, which folds the
+  // option copy and the checksum over the header into straight code.
+  [[gnu::always_inline]] void emit(mutable_bytes segment, ipv4_address source, ipv4_address destination) const noexcept {
     emit_without_checksum(segment);
     wire::store_be16(segment.data() + field::checksum.offset, compute_checksum(segment, source, destination));
   }
 
   // The same with a zero checksum, for a hook that rewrites fields before the
   // checksum is taken, or for checksum offload.
-  void emit_without_checksum(mutable_bytes segment) const noexcept {
+  [[gnu::always_inline]] void emit_without_checksum(mutable_bytes segment) const noexcept {
     byte* p = segment.data();
     wire::store_be16(p + field::source_port.offset, source_port);
     wire::store_be16(p + field::destination_port.offset, destination_port);
