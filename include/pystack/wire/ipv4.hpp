@@ -537,16 +537,15 @@ struct repr {
   // Writes the header at the front of `datagram`, whose payload is already in
   // place after it, sets the total length to `datagram.size()` and fills the
   // header checksum. `datagram` must hold at least `size()` bytes and at most
-  // 65535. Inline for the same reason as tcp::repr::emit: without options
-  // the header checksum is a fixed 20-byte sum.
-  [[gnu::always_inline]] void emit(mutable_bytes datagram) const noexcept {
+  // 65535.
+  void emit(mutable_bytes datagram) const noexcept {
     emit_without_checksum(datagram);
     wire::store_be16(datagram.data() + field::checksum.offset, compute_checksum(datagram.first(size())));
   }
 
   // The same with the checksum field left zero, for a device that computes
   // it (checksum offload).
-  [[gnu::always_inline]] void emit_without_checksum(mutable_bytes datagram) const noexcept {
+  void emit_without_checksum(mutable_bytes datagram) const noexcept {
     byte* p = datagram.data();
     const std::size_t length = size();
     p[0] = static_cast<byte>((version_number << 4) | (length / 4));

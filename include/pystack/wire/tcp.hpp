@@ -931,17 +931,17 @@ struct repr {
 
   // Writes the header at the front of `segment`, whose payload is already in
   // place after it, sets the data offset and fills the checksum. `segment`
-  // must hold at least `size()` bytes and at most 65535. Inline: a caller
-  // that built the repr usually knows there are no options, which folds the
-  // option copy and the checksum over the header into straight code.
-  [[gnu::always_inline]] void emit(mutable_bytes segment, ipv4_address source, ipv4_address destination) const noexcept {
+  // must hold at least `size()` bytes and at most 65535. (Forcing it inline
+  // saved nothing on the stack's ACK path and cost wire_bench's build 55
+  // instructions a frame: bench/RESULTS.md.)
+  void emit(mutable_bytes segment, ipv4_address source, ipv4_address destination) const noexcept {
     emit_without_checksum(segment);
     wire::store_be16(segment.data() + field::checksum.offset, compute_checksum(segment, source, destination));
   }
 
   // The same with a zero checksum, for a hook that rewrites fields before the
   // checksum is taken, or for checksum offload.
-  [[gnu::always_inline]] void emit_without_checksum(mutable_bytes segment) const noexcept {
+  void emit_without_checksum(mutable_bytes segment) const noexcept {
     byte* p = segment.data();
     wire::store_be16(p + field::source_port.offset, source_port);
     wire::store_be16(p + field::destination_port.offset, destination_port);
