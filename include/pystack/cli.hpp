@@ -108,12 +108,18 @@ struct options {
   // the value is empty for flags that take none.
   std::vector<std::pair<std::string, std::string>> extra;
 
-  // True when --ip is one of the interface's own addresses: the kernel then
-  // sees the stack's traffic as its own and answers for ports it has no
-  // socket on, unless a kernel_guard (host/kernel_guard.hpp) holds it back.
+  // Every IPv4 address of the host (of its network namespace), on any
+  // interface.
+  std::vector<ipv4_address> host_addresses;
+
+  // True when --ip is an address of the host: the kernel then sees the
+  // stack's traffic as its own and answers for ports it has no socket on,
+  // unless a kernel_guard (host/kernel_guard.hpp) holds it back. Any of its
+  // addresses counts, not only the interface's: Linux answers for every
+  // local address on every interface (RFC 1122 §3.3.4.2's weak host model).
   bool shares_interface_address() const noexcept {
-    for (const auto& own : interface.addresses) {
-      if (own.address == address.address) return true;
+    for (const auto& own : host_addresses) {
+      if (own == address.address) return true;
     }
     return false;
   }
@@ -355,6 +361,9 @@ inline expected<given, error> read_arguments(int argc, const char* const* argv, 
 // Fills what the command line left out from the host's facts.
 inline expected<options, error> resolve(given g, const host& facts) {
   options o;
+  for (const auto& each : facts.interfaces()) {
+    for (const auto& a : each.addresses) o.host_addresses.push_back(a.address);
+  }
   o.help = g.help;
   if (g.help) return o;
 
