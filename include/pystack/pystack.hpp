@@ -179,13 +179,20 @@ class PyStack {
   // run here. Thread mode: runs in a thread of its own and returns at once.
   expected<void, runtime::error> run(bool doreactor = true) {
     if (status_) return *status_;
-    return eth_->run(doreactor);
+    // On a shared address our ICMP answers ping while the loop runs, so the
+    // kernel's echo replies are held back for exactly that long.
+    if (auto silenced = silence_kernel_echo(true); !silenced) return silenced;
+    auto ran = eth_->run(doreactor);
+    if (doreactor || !ran) static_cast<void>(silence_kernel_echo(false));
+    return ran;
   }
 
   // Closes what the layers have open (bounded by stack_options::stop_timeout)
   // and stops the loop; from another thread, waits until it has.
   void stop() {
-    if (eth_) eth_->stop();
+    if (!eth_) return;
+    eth_->stop();
+    if (!eth_->running()) static_cast<void>(silence_kernel_echo(false));
   }
   // Asks the loop to stop and returns at once; safe in a signal handler.
   void request_stop() noexcept {
@@ -326,6 +333,14 @@ class PyStack {
     return {};
   }
 
+  expected<void, runtime::error> silence_kernel_echo(bool silence) {
+    if (!kernel_guard_) return {};
+    if (auto done = kernel_guard_->silence_echo_replies(silence); !done) {
+      return runtime::error{runtime::errc::host, "cannot hold back the kernel's echo replies: " + done.error().message};
+    }
+    return {};
+  }
+
   // The original PyStack's layers, registered as its "Stack crafting" does.
   // In shared-address mode the kernel's socket tables are opened here, in
   // the constructing thread's network namespace: the interface's.
@@ -342,14 +357,13 @@ class PyStack {
     // A stack that cannot run must not change the host's firewall either.
     if (shares_host_address && guard_kernel && !status_) {
       auto guard = kernel_guard::open(eth_->config().address, interface_index);
-      auto silenced = guard ? guard->silence_echo_replies(true) : expected<void, guard_error>(guard.error());
-      if (silenced) {
+      if (guard) {
         kernel_guard_ = std::make_shared<kernel_guard>(std::move(*guard));
       } else {
         // The kernel would reset our connections: refuse to run.
         status_ = runtime::error{runtime::errc::host, "cannot keep the kernel out of the shared address " +
                                                           eth_->config().address.to_string() + ": " +
-                                                          silenced.error().message};
+                                                          guard.error().message};
       }
     }
     udp_.set_host_sockets(host_sockets_);
