@@ -73,7 +73,7 @@ int main(int argc, char** argv) {
   // the kernel would answer for ours: PyStack then checks its tables
   // (runtime/host_sockets.hpp) and keeps its answers out (host/kernel_guard.hpp).
   PyStack stack(std::move(*device), command_line_device::config_of(options),
-                {.shares_host_address = options.shares_interface_address(),
+                {.shares_host_address = options.shares_host_address(),
                  .interface_index = static_cast<unsigned>(options.interface.index)});
   echo_server server;
   const auto ready = [&]() -> expected<void, runtime::error> {

@@ -11,7 +11,7 @@
 //
 //     web_server --iface veth0 --ip 10.0.0.1/24 [--pcap run.pcap] [--impair loss=0.05,seed=7]
 //
-// The stack answers on the address of --ip. When that is the interface's own
+// The stack answers on the address of --ip. When that is one of the host's
 // (the original's only mode), the kernel sees the same traffic and would
 // answer for itself: a RST to every SYN for port 80, a port unreachable for
 // every datagram to port 7, a second echo reply to every ping. A
@@ -107,7 +107,7 @@ using web_stack = Stack<Ethernet<>,
 
 // Keeps the kernel's own answers out of our ports when it has our address.
 expected<std::optional<kernel_guard>, guard_error> guard_if_shared(const cli::options& options) {
-  if (!options.shares_interface_address()) return std::optional<kernel_guard>{};
+  if (!options.shares_host_address()) return std::optional<kernel_guard>{};
   auto guard = kernel_guard::open(options.address.address, static_cast<unsigned>(options.interface.index));
   if (!guard) return guard.error();
   for (auto claimed : {guard->claim(kernel_guard::transport::tcp, 80), guard->claim(kernel_guard::transport::udp, 7),
@@ -136,7 +136,8 @@ int main(int argc, char** argv) {
   }
   auto guard = guard_if_shared(options);
   if (!guard) {
-    std::fprintf(stderr, "web_server: %s is the interface's own address, and the kernel's answers for it cannot be held back: %s\n",
+    // E.g. a host service holds port 80, or the firewall cannot be changed.
+    std::fprintf(stderr, "web_server: %s is an address of this host, and the stack cannot share it: %s\n",
                  options.address.address.to_string().c_str(), guard.error().message.c_str());
     return 1;
   }

@@ -117,7 +117,7 @@ struct options {
   // unless a kernel_guard (host/kernel_guard.hpp) holds it back. Any of its
   // addresses counts, not only the interface's: Linux answers for every
   // local address on every interface (RFC 1122 §3.3.4.2's weak host model).
-  bool shares_interface_address() const noexcept {
+  bool shares_host_address() const noexcept {
     for (const auto& own : host_addresses) {
       if (own == address.address) return true;
     }
@@ -523,11 +523,11 @@ class termination_signals {
   termination_signals(const termination_signals&) = delete;
   termination_signals& operator=(const termination_signals&) = delete;
 
-  // Waits for SIGINT or SIGTERM and returns which.
+  // Waits for SIGINT or SIGTERM and returns which. (sigwait fails only for
+  // a set with an invalid signal, which this one is not.)
   int wait() const noexcept {
     int signal = 0;
-    while (sigwait(&set_, &signal) != 0) {
-    }
+    sigwait(&set_, &signal);
     return signal;
   }
 

@@ -38,8 +38,8 @@
 // chooses per packet, so replacing a built-in layer needs nothing more.
 // Measured (bench/RESULTS.md, "Dispatch"): a UDP datagram costs the facade
 // 1.47x the hand-written code's instructions (3.2x with a virtual call and a
-// header_set per layer); a TCP segment with its ACK about 460 more than
-// the static stack: ~160 in the application's virtual callbacks and hooks
+// header_set per layer); a TCP segment with its ACK about 675 more than
+// the static stack (2026-12-04): ~160 in the application's virtual callbacks and hooks
 // (hook_incoming, three hook_outgoing, packet_received), which the
 // original's API makes overridable and so always called; ~190 in the erased
 // hops left (into a TCP layer whose policy is chosen at run time, and from
@@ -315,9 +315,7 @@ class PyStack {
     } else {
       return runtime::error{runtime::errc::host, "interface '" + name + "' has no IPv4 address: give one"};
     }
-    if (info->mtu >= 68 && info->mtu <= frame_buffer::capacity - eth::header_size) {
-      config.mtu = static_cast<std::uint16_t>(info->mtu);
-    }
+    if (auto mtu = usable_mtu(info->mtu)) config.mtu = *mtu;
     if (options.gateway) {
       config.gateway = options.gateway;
     } else if (auto route = facts->default_route(info->index); route && route->gateway) {

@@ -341,11 +341,11 @@ TEST_CASE("an address of the host's, on any interface, is a shared address") {
   // eth0 too), and one the host does not have.
   const auto own = parse({"--iface", "eth0", "--ip", "192.168.1.99/24"});
   REQUIRE(own);
-  CHECK(own->shares_interface_address());
+  CHECK(own->shares_host_address());
   const auto other_interface = parse({"--iface", "eth0", "--ip", "10.201.7.2/24"});
   REQUIRE(other_interface);
-  CHECK(other_interface->shares_interface_address());
+  CHECK(other_interface->shares_host_address());
   const auto not_the_host = parse({"--iface", "eth0", "--ip", "192.168.1.77/24"});
   REQUIRE(not_the_host);
-  CHECK_FALSE(not_the_host->shares_interface_address());
+  CHECK_FALSE(not_the_host->shares_host_address());
 }

@@ -266,3 +266,12 @@ TEST_CASE("the stack's headroom covers the deepest header stack") {
   // Ethernet with two tags (22) + IPv4 with options (60) + UDP (8).
   STATIC_REQUIRE(test_stack::headroom == 22 + 60 + 8);
 }
+
+TEST_CASE("an interface's MTU is used when IPv4 allows it and a frame buffer holds it") {
+  CHECK(usable_mtu(1500) == std::uint16_t{1500});
+  CHECK(usable_mtu(68) == std::uint16_t{68});  // RFC 791's minimum
+  CHECK_FALSE(usable_mtu(67));
+  CHECK(usable_mtu(frame_buffer::capacity - eth::header_size) == std::uint16_t{frame_buffer::capacity - eth::header_size});
+  CHECK_FALSE(usable_mtu(frame_buffer::capacity - eth::header_size + 1));
+  CHECK_FALSE(usable_mtu(9000));  // jumbo frames are not supported
+}

@@ -30,7 +30,6 @@
 #include "pystack/stack/device.hpp"
 #include "pystack/stack/interface.hpp"
 #include "pystack/wire/error.hpp"
-#include "pystack/wire/ethernet.hpp"
 
 namespace pystack {
 
@@ -75,9 +74,7 @@ class command_line_device {
     config.address = options.address.address;
     config.prefix_length = options.address.prefix_length;
     config.gateway = options.gateway;
-    if (options.interface.mtu >= 68 && options.interface.mtu <= frame_buffer::capacity - eth::header_size) {
-      config.mtu = static_cast<std::uint16_t>(options.interface.mtu);
-    }
+    if (auto mtu = usable_mtu(options.interface.mtu)) config.mtu = *mtu;
     return config;
   }
 

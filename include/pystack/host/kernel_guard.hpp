@@ -10,21 +10,22 @@
 // stack's. The original dropped those with iptables rules that a crash left
 // behind (its documentation told users to delete them by hand).
 //
-// A claim does two things:
-// - it reserves the port in the kernel with a socket of its own, bound to
-//   the address and port and never listening (for UDP, with a filter that
-//   drops everything it would queue): the kernel then never hands the port
-//   to one of its own sockets (an ephemeral port of a connect(), a later
-//   bind()), and a port some host service already holds is refused with
-//   `guard_error::code::in_use` instead of being silently taken over;
-// - it adds the port to the rules of an nftables table of the guard's own,
-//   created with `flags owner`, which drop the kernel's answers for it. The
-//   kernel deletes such a table the moment the netlink socket that created
-//   it closes, and a process's sockets close when it ends in any way,
-//   SIGKILL and a crash included (shared/docs/netns-harness.md, measured);
-//   the guard marks that socket close-on-exec, so that no program it starts
-//   keeps the table alive. Nothing else of the host's firewall is read or
-//   changed.
+// Every claim reserves the port in the kernel with a socket of the guard's,
+// bound to the address and port: the kernel then never hands the port to one
+// of its own sockets (an ephemeral port of a connect(), a later bind()), and
+// a port some host service already holds is refused with
+// `guard_error::code::in_use` instead of being silently taken over. For UDP
+// that is all it takes: a datagram to the port finds that socket (whose
+// filter drops everything), so the kernel has no port unreachable to send.
+// A TCP socket that never listens does not stop the kernel's RSTs, so a TCP
+// claim also adds the port to the rules of an nftables table of the guard's
+// own, created with `flags owner`, which drop them; so does
+// silence_echo_replies. The kernel deletes such a table the moment the
+// netlink socket that created it closes, and a process's sockets close when
+// it ends in any way, SIGKILL and a crash included
+// (shared/docs/netns-harness.md, measured); the guard marks that socket
+// close-on-exec, so that no program it starts keeps the table alive.
+// Nothing else of the host's firewall is read or changed.
 //
 // The rules act on the kernel's own output only (the `output` hook) and, when
 // the guard is given the stack's interface, on that interface only (the
@@ -35,7 +36,7 @@
 // | what the stack claims        | what the kernel no longer sends from the stack's address |
 // | ---------------------------- | -------------------------------------------------------- |
 // | `claim(transport::tcp, p)`   | any TCP segment from port p (it has no socket there: only RSTs) |
-// | `claim(transport::udp, p)`   | ICMP port unreachable quoting a UDP datagram to port p   |
+// | `claim(transport::udp, p)`   | ICMP port unreachable for a datagram to port p (the reserving socket takes it) |
 // | `silence_echo_replies(true)` | ICMP echo replies (the stack answers ping itself)        |
 //
 // Claims are counted: the port is let go when the last claim is released.
@@ -63,7 +64,6 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdint>
-#include <cstdio>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -151,9 +151,11 @@ class kernel_guard {
     }
     auto reservation = reserve(protocol, port);
     if (!reservation) return reservation.error();
-    if (auto added = run("add element " + qualified_set(protocol) + " { " + std::to_string(port) + " }"); !added) {
-      ::close(*reservation);
-      return added;
+    if (protocol == transport::tcp) {
+      if (auto added = run("add element " + tcp_set() + " { " + std::to_string(port) + " }"); !added) {
+        ::close(*reservation);
+        return added;
+      }
     }
     table.emplace(port, claim_state{1, *reservation});
     return {};
@@ -171,7 +173,8 @@ class kernel_guard {
       return guard_error{guard_error::code::not_claimed, name(protocol) + " port " + std::to_string(port) + " was not claimed"};
     }
     if (--found->second.count > 0) return {};
-    auto deleted = run("delete element " + qualified_set(protocol) + " { " + std::to_string(port) + " }");
+    expected<void, guard_error> deleted{};
+    if (protocol == transport::tcp) deleted = run("delete element " + tcp_set() + " { " + std::to_string(port) + " }");
     ::close(found->second.reservation);
     table.erase(found);
     return deleted;
@@ -236,9 +239,7 @@ class kernel_guard {
   std::map<std::uint16_t, claim_state>& claims(transport protocol) {
     return protocol == transport::tcp ? state_->tcp : state_->udp;
   }
-  std::string qualified_set(transport protocol) const {
-    return "ip " + state_->table + (protocol == transport::tcp ? " tcp_ports" : " udp_ports");
-  }
+  std::string tcp_set() const { return "ip " + state_->table + " tcp_ports"; }
   // What every rule starts with: the kernel's output from our address (and
   // out of our interface, when known).
   std::string outgoing_match() const {
@@ -246,25 +247,15 @@ class kernel_guard {
     return match + "ip saddr " + state_->address.to_string();
   }
 
-  // The ICMP rule reads the datagram an error quotes (RFC 792: the IP header
-  // and the first 8 bytes of its payload) at fixed offsets from the ICMP
-  // header, so it asks for an option-less quoted header (0x45) first: bits
-  // 64-71 version and IHL, 136-143 the quoted protocol (UDP, 17), 192-223 the
-  // quoted destination address (ours), 240-255 the quoted destination port.
   std::string table_definition() const {
-    char quoted_address[16];
-    std::snprintf(quoted_address, sizeof quoted_address, "0x%08x", static_cast<unsigned>(state_->address.value));
     return "table ip " + state_->table +
            " {\n"
            "  flags owner;\n"
            "  set tcp_ports { type inet_service; }\n"
-           "  set udp_ports { typeof @th,240,16; }\n"
            "  chain echo { }\n"
            "  chain output {\n"
            "    type filter hook output priority filter; policy accept;\n"
            "    " + outgoing_match() + " tcp sport @tcp_ports drop\n"
-           "    " + outgoing_match() + " icmp type destination-unreachable icmp code port-unreachable "
-           "@th,64,8 0x45 @th,136,8 17 @th,192,32 " + quoted_address + " @th,240,16 @udp_ports drop\n"
            "    jump echo\n"
            "  }\n"
            "}\n";
@@ -273,7 +264,8 @@ class kernel_guard {
   // A socket bound to the address and port in the guard's namespace: the
   // kernel will not use the port while it is open. A TCP one never listens,
   // so segments to the port still find no socket (and get the RST that the
-  // rules drop); a UDP one drops whatever the kernel would queue to it.
+  // rules drop); a UDP one takes the port's datagrams and drops them (a
+  // filter that accepts nothing), so the kernel sends no port unreachable.
   expected<int, guard_error> reserve(transport protocol, std::uint16_t port) {
     const int type = (protocol == transport::tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC;
     int made_errno = 0;

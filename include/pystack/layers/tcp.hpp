@@ -581,6 +581,35 @@ class TCP<Args...>::bound {
       return c->state_ != tcp_state::closed && c->tuple_.local.port == port;
     });
   }
+  // What pick_ephemeral_port's caller says of a candidate port.
+  enum class port_pick : std::uint8_t { take, next, stop };
+
+  // Walks the ephemeral ports (RFC 6335 §6) in RFC 6056 §3.3.1's order, a
+  // random start then every port of the range in turn, skipping those a
+  // listener or connection of this layer has, and returns the first that
+  // `choose(port)` takes; `stop` ends the walk with none. connect() takes
+  // the first free one; a caller that must also ask someone else (the
+  // facade on a shared address asks the host's kernel) chooses with it.
+  template <class Choose>
+  std::optional<std::uint16_t> pick_ephemeral_port(Choose&& choose) {
+    std::unordered_set<std::uint16_t> used;
+    for (const auto& c : connections_) {
+      if (c->state_ != tcp_state::closed) used.insert(c->tuple_.local.port);
+    }
+    constexpr std::uint32_t range = std::uint32_t{ephemeral_last} - ephemeral_first + 1;
+    const std::uint32_t start = std::uniform_int_distribution<std::uint32_t>(0, range - 1)(port_random_);
+    for (std::uint32_t i = 0; i < range; ++i) {
+      const auto port = static_cast<std::uint16_t>(ephemeral_first + (start + i) % range);
+      if (listening_on(port) || used.contains(port)) continue;
+      switch (choose(port)) {
+        case port_pick::take: return port;
+        case port_pick::next: break;
+        case port_pick::stop: return std::nullopt;
+      }
+    }
+    return std::nullopt;
+  }
+
 
   // ---- connections ----
 
@@ -858,18 +887,7 @@ class TCP<Args...>::bound {
   }
 
   std::optional<std::uint16_t> pick_port() {
-    std::unordered_set<std::uint16_t> used;
-    for (const auto& c : connections_) {
-      if (c->state_ != tcp_state::closed) used.insert(c->tuple_.local.port);
-    }
-    // RFC 6056 §3.3.1: a random start, then every port of the range in turn.
-    constexpr std::uint32_t range = std::uint32_t{ephemeral_last} - ephemeral_first + 1;
-    const std::uint32_t start = std::uniform_int_distribution<std::uint32_t>(0, range - 1)(port_random_);
-    for (std::uint32_t i = 0; i < range; ++i) {
-      const auto port = static_cast<std::uint16_t>(ephemeral_first + (start + i) % range);
-      if (!listening_on(port) && !used.contains(port)) return port;
-    }
-    return std::nullopt;
+    return pick_ephemeral_port([](std::uint16_t) { return port_pick::take; });
   }
 
   // ---- the application ----

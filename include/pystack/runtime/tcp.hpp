@@ -44,7 +44,6 @@
 #include <map>
 #include <memory>
 #include <optional>
-#include <random>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -379,27 +378,25 @@ class basic_tcp_layer : public layer, public tcp_service, private detail::tcp_ro
     const detail::router_scope scope(router());
     bury();
     auto proxy = std::make_unique<tcp_proxy>(static_cast<detail::tcp_router&>(*this), handler);
-    if (!guard_) {
-      auto id = tcp_.connect(address, port, *proxy);
-      if (id) {
-        proxy->id_ = *id;
-        active_.push_back(std::move(proxy));
-      }
-      return id;
-    }
     // On a shared address the local port is claimed from the kernel before
     // the SYN leaves: the peer's SYN-ACK may come back within microseconds,
     // and the kernel would reset it.
-    const auto local_port = claim_ephemeral_port();
-    if (!local_port) return tcp_error{tcp_error::code::no_free_port};
-    auto id = tcp_.connect(address, port, *proxy, *local_port);
-    // Given back once no connection of ours uses the port any more (after
-    // TIME-WAIT: a retransmitted FIN must not meet the kernel's RST).
-    pending_release_.push_back(*local_port);
-    settle_claims();
-    if (!id) return id;
-    proxy->id_ = *id;
-    active_.push_back(std::move(proxy));
+    std::optional<std::uint16_t> claimed;
+    if (guard_) {
+      claimed = claim_ephemeral_port();
+      if (!claimed) return tcp_error{tcp_error::code::no_free_port};
+    }
+    auto id = claimed ? tcp_.connect(address, port, *proxy, *claimed) : tcp_.connect(address, port, *proxy);
+    if (claimed) {
+      // Given back once no connection of ours uses the port any more (after
+      // TIME-WAIT: a retransmitted FIN must not meet the kernel's RST).
+      pending_release_.push_back(*claimed);
+      settle_claims();
+    }
+    if (id) {
+      proxy->id_ = *id;
+      active_.push_back(std::move(proxy));
+    }
     return id;
   }
   bool tcp_listen(std::uint16_t port, tcp_handler& listener) override {
@@ -517,20 +514,17 @@ class basic_tcp_layer : public layer, public tcp_service, private detail::tcp_ro
     return listeners_.contains(port) || tcp_.port_in_use(port);
   }
 
-  // An ephemeral port (RFC 6335 §6) free here and in the kernel, claimed,
-  // tried from a random start as RFC 6056 §3.3.1 says. A port the kernel
-  // holds is skipped; any other refusal would refuse every port: give up.
+  // An ephemeral port free here and in the kernel, claimed, in the static
+  // layer's RFC 6056 order. A port the kernel holds is passed over; any
+  // other refusal would refuse every port: give up.
   std::optional<std::uint16_t> claim_ephemeral_port() {
-    constexpr std::uint32_t first = 49152, count = 65536 - first;
-    const std::uint32_t start = std::uniform_int_distribution<std::uint32_t>(0, count - 1)(port_random_);
-    for (std::uint32_t i = 0; i < count; ++i) {
-      const auto port = static_cast<std::uint16_t>(first + (start + i) % count);
-      if (!upper_key_free(port)) continue;
+    using pick = typename static_layer::port_pick;
+    return tcp_.pick_ephemeral_port([&](std::uint16_t port) {
+      if (!upper_key_free(port)) return pick::next;  // a run-time listener's, or a kernel socket's
       const auto claimed = claim_port(guard_.get(), kernel_guard::transport::tcp, port);
-      if (claimed) return port;
-      if (claimed.error().what != guard_error::code::in_use) return std::nullopt;
-    }
-    return std::nullopt;
+      if (claimed) return pick::take;
+      return claimed.error().what == guard_error::code::in_use ? pick::next : pick::stop;
+    });
   }
 
   // Gives back the claims of ports that no listener or connection of ours
@@ -561,7 +555,6 @@ class basic_tcp_layer : public layer, public tcp_service, private detail::tcp_ro
   std::shared_ptr<kernel_guard> guard_;
   std::vector<std::uint16_t> pending_release_;  // claimed ports to give back once unused (one entry per claim)
   std::uint64_t left_to_host_ = 0;
-  std::minstd_rand port_random_{std::random_device{}()};
 };
 
 class tcp_layer : public basic_tcp_layer<> {

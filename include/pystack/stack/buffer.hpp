@@ -12,10 +12,12 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <utility>
 #include <vector>
 
 #include "pystack/wire/bytes.hpp"
+#include "pystack/wire/ethernet.hpp"
 
 namespace pystack {
 
@@ -64,6 +66,15 @@ class frame_buffer {
   std::size_t head_ = 0;
   std::size_t tail_ = 0;
 };
+
+// An interface's MTU when a stack can use it: at least IPv4's 68 (RFC 791
+// §3.2) and small enough that a frame with the Ethernet header fits a
+// frame_buffer; otherwise nothing, and the stack keeps interface_config's
+// default of 1500.
+constexpr std::optional<std::uint16_t> usable_mtu(std::uint32_t interface_mtu) noexcept {
+  if (interface_mtu < 68 || interface_mtu > frame_buffer::capacity - eth::header_size) return std::nullopt;
+  return static_cast<std::uint16_t>(interface_mtu);
+}
 
 class buffer_pool;
 
