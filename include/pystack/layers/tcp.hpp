@@ -720,23 +720,12 @@ class TCP<Args...>::bound {
     const four_tuple tuple{{to, segment->destination_port()}, {from, segment->source_port()}};
 
     // An exact 4-tuple first (§3.10.7.4) ...
-    if (connection* c = lookup(tuple)) {
-      if (c->state_ == tcp_state::time_wait && reopens_time_wait(*c, *segment)) {
-        // RFC 1122 §4.2.2.13: a new SYN may end TIME-WAIT, if our new ISN
-        // is above every number the old incarnation used.
-        const seq_number floor = c->snd_max_;
-        close_connection(*c, close_reason::closed);
-        at_listener(context, tuple, *segment, floor);
-        return;
-      }
+    connection* c = lookup(tuple);
+    if (c != nullptr && c->state_ != tcp_state::time_wait) [[likely]] {
       process(*c, context, *segment);
       return;
     }
-    // ... then a listener on the port (§3.10.7.2) ...
-    if (at_listener(context, tuple, *segment, std::nullopt)) return;
-    // ... else the segment is for a CLOSED connection (§3.10.7.1).
-    ++stats_.no_connection;
-    if (policy_.reply_rst_to_unknown()) reply_reset(tuple, *segment);
+    unmatched(c, context.timestamp(), context.template get<eth::view>(), ip, tuple, *segment);
   }
 
   // ---- lifecycle and time ----
@@ -810,6 +799,33 @@ class TCP<Args...>::bound {
 
  private:
   friend connection;
+
+  // receive()'s other cases: TIME-WAIT, a listener, no connection. Out of
+  // line, and with the views by value: the context is rebuilt here, so that
+  // no address of the views below TCP leaves receive() on its common path
+  // (an escaped address kept them and the context in memory for every
+  // segment).
+  [[gnu::noinline]] void unmatched(connection* c, instant received_at, const eth::view frame,
+                                   const ipv4::view datagram, const four_tuple& tuple, const tcp::view segment) {
+    const client_context context(received_at, frame, datagram);
+    if (c != nullptr) {
+      if (reopens_time_wait(*c, segment)) {
+        // RFC 1122 §4.2.2.13: a new SYN may end TIME-WAIT, if our new ISN
+        // is above every number the old incarnation used.
+        const seq_number floor = c->snd_max_;
+        close_connection(*c, close_reason::closed);
+        at_listener(context, tuple, segment, floor);
+        return;
+      }
+      process(*c, context, segment);
+      return;
+    }
+    // ... then a listener on the port (§3.10.7.2) ...
+    if (at_listener(context, tuple, segment, std::nullopt)) return;
+    // ... else the segment is for a CLOSED connection (§3.10.7.1).
+    ++stats_.no_connection;
+    if (policy_.reply_rst_to_unknown()) reply_reset(tuple, segment);
+  }
 
   // ---- bookkeeping ----
 
@@ -940,7 +956,9 @@ class TCP<Args...>::bound {
     with_app(c, [&](auto& app) { detail::tcp_notify_peer_closed(app, c); });
   }
   // Hands data to the application; false when the connection ended meanwhile.
-  bool deliver(connection& c, bytes_view data) {
+  // Inline: it runs for every in-order segment, and GCC kept it out of line
+  // (a call and its frame for a few tests and a counter).
+  [[gnu::always_inline]] bool deliver(connection& c, bytes_view data) {
     if (data.empty()) return true;
     c.stats_.bytes_received += data.size();
     with_app(c, [&](auto& app) { detail::tcp_notify_data(app, c, data); });
