@@ -184,12 +184,14 @@ class Ethernet<Args...>::bound {
       // No hook sees the header: the same 14 bytes written straight into
       // the frame, without the repr (with its VLAN array) made in memory
       // and copied from there (bench/RESULTS.md, "Dispatch").
-      const mutable_bytes room = frame_to_send->prepend(eth::header_size);
-      if (room.empty()) {
+      if (frame_to_send->prepend(eth::header_size).empty()) {
         ++stats_.no_headroom;
         return false;
       }
-      eth::repr::emit_untagged(room.data(), destination, config.mac, eth::ethertype::ipv4);
+      // The frame's bounds read before the header's byte stores (see IP's send).
+      const mutable_bytes whole_frame = frame_to_send->bytes();
+      eth::repr::emit_untagged(whole_frame.data(), destination, config.mac, eth::ethertype::ipv4);
+      if (resolved) return transmit(whole_frame);
     }
     // A destination the hook chose itself needs no resolution.
     if (resolved || hook_chose_destination) return transmit(frame_to_send->bytes());

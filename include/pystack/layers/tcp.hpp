@@ -834,10 +834,14 @@ class TCP<Args...>::bound {
   class operation {
    public:
     explicit operation(bound& layer) noexcept : layer_(layer) { ++layer_.depth_; }
-    // Inline, with the O(1) tests first: it runs after every segment.
+    // Inline, and one test for the outermost call when nothing was queued
+    // or closed (`epilogue_due_`): it runs after every segment.
     [[gnu::always_inline]] ~operation() {
-      if (layer_.depth_ == 1 && layer_.output_queued_) layer_.flush();
-      if (--layer_.depth_ == 0 && (layer_.closed_since_reap_ || !layer_.graveyard_.empty())) layer_.reap();
+      if (layer_.depth_ == 1 && layer_.epilogue_due_) [[unlikely]] {
+        layer_.epilogue();
+      } else {
+        --layer_.depth_;
+      }
     }
     operation(const operation&) = delete;
     operation& operator=(const operation&) = delete;
@@ -845,6 +849,15 @@ class TCP<Args...>::bound {
    private:
     bound& layer_;
   };
+
+  // The end of the outermost call when something is due: the output queued
+  // (flush), then, outside every call, what closed (reap).
+  [[gnu::noinline]] void epilogue() {
+    epilogue_due_ = false;
+    if (output_queued_) flush();
+    --depth_;
+    if (closed_since_reap_ || !graveyard_.empty()) reap();
+  }
 
   // Every call into the layer ends here, so with many connections a walk
   // over all of them per segment would make each segment cost O(connections):
@@ -878,6 +891,7 @@ class TCP<Args...>::bound {
   void queue_output(connection& c) noexcept {
     c.output_pending_ = true;
     output_queued_ = true;
+    epilogue_due_ = true;
   }
 
   instant now() const noexcept { return lower_.services().now(); }
@@ -971,7 +985,10 @@ class TCP<Args...>::bound {
     c.app_notified_closed_ = true;
     with_app(c, [&](auto& app) { detail::tcp_notify_closed(app, c, why); });
     c.app_ = nullptr;
-    if (c.owned_app_) graveyard_.push_back(std::move(c.owned_app_));
+    if (c.owned_app_) {
+      graveyard_.push_back(std::move(c.owned_app_));
+      epilogue_due_ = true;
+    }
   }
 
   // ---- listeners (RFC 9293 §3.10.7.2) ----
@@ -1536,6 +1553,7 @@ class TCP<Args...>::bound {
     const bool counted = c.state_ == tcp_state::time_wait;
     c.state_ = tcp_state::closed;
     closed_since_reap_ = true;
+    epilogue_due_ = true;
     c.rtx_deadline_.reset();
     c.persist_deadline_.reset();
     c.ack_deadline_.reset();
@@ -2154,6 +2172,9 @@ class TCP<Args...>::bound {
   bool stopping_ = false;
   bool output_queued_ = false;     // some connection has output_pending_ (see flush)
   bool closed_since_reap_ = false;  // some connection in connections_ is CLOSED (see reap)
+  // Set with output_queued_, closed_since_reap_ and every graveyard_ entry:
+  // the outermost operation's end has something to do (epilogue).
+  bool epilogue_due_ = false;
 };
 
 }  // namespace pystack
