@@ -865,6 +865,7 @@ class TCP<Args...>::bound {
   void reap() {
     if (closed_since_reap_) {
       closed_since_reap_ = false;
+      last_found_ = nullptr;
       std::erase_if(connections_, [](const auto& c) { return c->state_ == tcp_state::closed; });
     }
     if (!graveyard_.empty()) graveyard_.clear();
@@ -902,9 +903,20 @@ class TCP<Args...>::bound {
     }));
   }
 
+  // The connection of a 4-tuple. The last one found is tried first: the
+  // one-entry cache of 4.3BSD-Reno's tcp_input (`tcp_last_inpcb`), since
+  // consecutive segments are mostly of one connection. A hit costs a compare
+  // of the tuple where the table costs a hash and a bucket walk (about 60
+  // instructions a segment in bench/dispatch_bench.cc). `last_found_` is
+  // null or a connection that index_ holds under its tuple: it is cleared
+  // whenever index_ loses or replaces an entry (create, close_connection)
+  // and when connections are destroyed (reap).
   connection* lookup(const four_tuple& tuple) noexcept {
+    if (last_found_ != nullptr && last_found_->tuple_ == tuple) return last_found_;
     const auto found = index_.find(tuple);
-    return found == index_.end() ? nullptr : found->second;
+    if (found == index_.end()) return nullptr;
+    last_found_ = found->second;
+    return found->second;
   }
 
   connection& create(const four_tuple& tuple, bool passive) {
@@ -913,6 +925,7 @@ class TCP<Args...>::bound {
     connection& c = *made;
     connections_.push_back(std::move(made));
     index_[tuple] = &c;
+    last_found_ = nullptr;  // the tuple's entry may have been another connection's
     return c;
   }
 
@@ -1559,6 +1572,7 @@ class TCP<Args...>::bound {
     c.ack_deadline_.reset();
     c.linger_deadline_.reset();
     if (const auto found = index_.find(c.tuple_); found != index_.end() && found->second == &c) index_.erase(found);
+    if (last_found_ == &c) last_found_ = nullptr;
     if (!counted) {
       switch (why) {
         case close_reason::closed: ++stats_.closed; break;
@@ -2165,6 +2179,7 @@ class TCP<Args...>::bound {
   listeners_type listeners_;
   std::vector<std::unique_ptr<connection>> connections_;
   std::unordered_map<four_tuple, connection*, four_tuple_hash> index_;
+  connection* last_found_ = nullptr;  // lookup()'s one-entry cache
   std::vector<std::shared_ptr<void>> graveyard_;  // per-connection applications let go, destroyed at reap()
   std::uint64_t last_id_ = 0;
   std::minstd_rand port_random_;
