@@ -138,7 +138,7 @@ class Ethernet<Args...>::bound {
     const auto up = context.push(*frame);
     const bool delivered = dispatch_by_key(
         uppers_, frame->ethertype(), [](auto& upper) { return std::remove_reference_t<decltype(upper)>::ethertype; },
-        [&](auto& upper) __attribute__((always_inline)) { upper.receive(up, frame->payload()); });
+        [&](auto& upper) { upper.receive(up, frame->payload()); });
     if (!delivered) [[unlikely]] ++stats_.unknown_ethertype;
   }
 
