@@ -806,7 +806,7 @@ class TCP<Args...>::bound {
   // (an escaped address kept them and the context in memory for every
   // segment).
   [[gnu::noinline]] void unmatched(connection* c, instant received_at, const eth::view frame,
-                                   const ipv4::view datagram, const four_tuple& tuple, const tcp::view segment) {
+                                   const ipv4::view datagram, const four_tuple tuple, const tcp::view segment) {
     const client_context context(received_at, frame, datagram);
     if (c != nullptr) {
       if (reopens_time_wait(*c, segment)) {
