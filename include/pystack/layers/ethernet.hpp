@@ -138,7 +138,7 @@ class Ethernet<Args...>::bound {
     const auto up = context.push(*frame);
     const bool delivered = dispatch_by_key(
         uppers_, frame->ethertype(), [](auto& upper) { return std::remove_reference_t<decltype(upper)>::ethertype; },
-        deliver_up<decltype(up)>{up, frame->payload()});
+        hand_over<decltype(up)>{up, frame->payload()});
     if (!delivered) [[unlikely]] ++stats_.unknown_ethertype;
   }
 
@@ -226,28 +226,6 @@ class Ethernet<Args...>::bound {
   static constexpr bool keys_distinct(std::tuple<Ts...>*) {
     return static_keys_distinct<Ts...>([](auto t) { return decltype(t)::type::ethertype; });
   }
-
-  // receive()'s hand-over to the upper layer. For a layer named in the
-  // stack's type it is inline, so that the layers of a frame's way up are
-  // one function: left to GCC (-O3 with Bazel's flags) it was a call, which
-  // cost static TCP about 20 instructions a segment in bench/dispatch_bench.cc.
-  // A run-time keyed upper (the facade's table) is left to GCC: forced
-  // inline, it cost the facade's UDP path 12.
-  template <class Context>
-  struct deliver_up {
-    const Context& context;
-    bytes_view payload;
-    template <class Upper>
-      requires(!runtime_keyed_upper<Upper>)
-    [[gnu::always_inline]] void operator()(Upper& upper) const {
-      upper.receive(context, payload);
-    }
-    template <class Upper>
-      requires runtime_keyed_upper<Upper>
-    void operator()(Upper& upper) const {
-      upper.receive(context, payload);
-    }
-  };
 
   [[gnu::always_inline]] bool prepend_header(frame_buffer& frame_to_send, const eth::repr& header) {
     if (frame_to_send.prepend(header.size()).empty()) {
