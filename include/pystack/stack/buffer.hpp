@@ -132,28 +132,41 @@ class buffer_pool {
 
   // A buffer with `headroom` bytes in front, or an empty frame.
   frame acquire(std::size_t headroom) noexcept {
-    if (free_count_ == 0) {
-      ++exhausted_;
-      return {};
+    frame_buffer* b = top_;
+    if (b != nullptr) [[likely]] {
+      top_ = nullptr;
+    } else {
+      if (free_count_ == 0) {
+        ++exhausted_;
+        return {};
+      }
+      b = free_[--free_count_];
     }
-    frame_buffer* b = free_[--free_count_];
     b->reset(headroom);
     return frame(b, this);
   }
 
   std::size_t size() const noexcept { return size_; }
-  std::size_t available() const noexcept { return free_count_; }
+  std::size_t available() const noexcept { return free_count_ + (top_ != nullptr ? 1 : 0); }
   std::uint64_t exhausted() const noexcept { return exhausted_; }
 
  private:
   friend class frame;
   // Every buffer given back was lent out, so the stack of free buffers has
   // room: no capacity check, no allocation (a vector's push_back costs an
-  // out-of-line call per frame sent).
-  void give_back(frame_buffer* b) noexcept { free_[free_count_++] = b; }
+  // out-of-line call per frame sent). The free buffers are a stack, the one
+  // given back last lent first; its top is kept in `top_`, so a sender that
+  // takes one frame and gives it back (an ACK) touches neither the array
+  // nor its count.
+  void give_back(frame_buffer* b) noexcept {
+    if (top_ != nullptr) [[unlikely]]
+      free_[free_count_++] = top_;
+    top_ = b;
+  }
 
   std::unique_ptr<frame_buffer[]> storage_;
-  std::unique_ptr<frame_buffer*[]> free_;  // free_[0, free_count_): the buffers not on loan
+  frame_buffer* top_ = nullptr;            // the free stack's top, or none (then free_[free_count_ - 1] is)
+  std::unique_ptr<frame_buffer*[]> free_;  // free_[0, free_count_): the other buffers not on loan
   std::size_t free_count_ = 0;
   std::size_t size_ = 0;
   std::uint64_t exhausted_ = 0;
