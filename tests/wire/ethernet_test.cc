@@ -318,3 +318,23 @@ TEST_CASE("eth vlan tag masks fields to their widths") {
   CHECK(eth::vlan_tag{.pcp = 8, .vid = 0x1000}.tci() == 0);
   CHECK(eth::vlan_tag::from_tci(0x8100, 0xb064) == eth::vlan_tag{.tpid = 0x8100, .pcp = 5, .dei = true, .vid = 100});
 }
+
+namespace {
+using namespace pystack;
+
+TEST_CASE("eth untagged header in two steps is emit_untagged's, in either order") {
+  std::array<byte, eth::header_size> whole{}, source_first{}, destination_first{};
+  whole.fill(0xee);
+  source_first.fill(0xee);
+  destination_first.fill(0xee);
+  eth::repr::emit_untagged(whole.data(), dst, src, eth::ethertype::ipv4);
+  REQUIRE(std::equal(whole.begin(), whole.end(), untagged.begin()));
+  eth::repr::emit_untagged_source(source_first.data(), src, eth::ethertype::ipv4);
+  eth::repr::emit_destination(source_first.data(), dst);
+  REQUIRE(source_first == whole);
+  eth::repr::emit_destination(destination_first.data(), dst);
+  eth::repr::emit_untagged_source(destination_first.data(), src, eth::ethertype::ipv4);
+  REQUIRE(destination_first == whole);
+}
+
+}  // namespace

@@ -197,10 +197,13 @@ class Ethernet<Args...>::bound {
         return false;
       }
       const mutable_bytes whole_frame = frame_to_send->bytes();
+      // The source and EtherType before the resolution too: the
+      // configuration is then not needed across ARP's clock call (it was
+      // kept in memory around it and loaded again).
+      eth::repr::emit_untagged_source(whole_frame.data(), config.mac, eth::ethertype::ipv4);
       resolved = resolve();
       // Unresolved, the frame is held with a zero destination (ARP writes it).
-      const mac_address destination = resolved ? *resolved : mac_address{};
-      eth::repr::emit_untagged(whole_frame.data(), destination, config.mac, eth::ethertype::ipv4);
+      eth::repr::emit_destination(whole_frame.data(), resolved ? *resolved : mac_address{});
       if (resolved) return transmit(whole_frame);
     }
     // A destination the hook chose itself needs no resolution.

@@ -252,6 +252,17 @@ struct repr {
     wire::store_be16(p + field::ethertype.offset, ethertype);
   }
 
+  // emit_untagged() in two steps, for a sender that knows the destination
+  // last: the source and EtherType first (`header_size` bytes at `p`), then
+  // the destination. Once both ran, the bytes are emit_untagged()'s.
+  static void emit_untagged_source(byte* p, const mac_address& source, std::uint16_t ethertype) noexcept {
+    source.to_bytes(p + field::source.offset);
+    wire::store_be16(p + field::ethertype.offset, ethertype);
+  }
+  static void emit_destination(byte* p, const mac_address& destination) noexcept {
+    destination.to_bytes(p + field::destination.offset);
+  }
+
   friend bool operator==(const repr&, const repr&) = default;
 
  private:
