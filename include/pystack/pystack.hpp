@@ -160,8 +160,10 @@ class PyStack {
   // ---- applications ----
 
   // Gives the application this stack's TCP layer; it then connects, or
-  // binds and accepts.
-  expected<void, runtime::error> register_tcp_application(TCPApplication& app) {
+  // binds and accepts. With its class: callbacks the class does not
+  // override are not called (TCPApplication::learn_static_type).
+  template <std::derived_from<TCPApplication> App>
+  expected<void, runtime::error> register_tcp_application(App& app) {
     if (status_) return *status_;
     return tcp_->register_layer(app);
   }
@@ -252,6 +254,14 @@ class PyStack {
   // application), under its key. A layer with the key of a built-in one
   // (a custom IP, a custom UDP) replaces it: the built-in one is
   // unregistered first, and the new one takes its place.
+  // The same, knowing the layer's class (runtime::layer::register_layer's template).
+  template <class Upper>
+    requires(std::is_base_of_v<runtime::layer, Upper> && !std::is_same_v<Upper, runtime::layer>)
+  expected<void, runtime::error> register_layer(Upper& upper) {
+    if (status_) return *status_;
+    runtime::learn_static_type(*eth_, upper);
+    return register_layer(static_cast<runtime::layer&>(upper));
+  }
   expected<void, runtime::error> register_layer(runtime::layer& upper) {
     if (status_) return *status_;
     runtime::layer* lower = nullptr;

@@ -923,6 +923,14 @@ class TCP<Args...>::bound {
     bool had_app = false;
     with_app(c, [&](auto& app) {
       had_app = true;
+      // An application that can say it has no hook now (the facade's) is sent for without one.
+      if constexpr (requires { app.wants_hook_outgoing(); }) {
+        if (!app.wants_hook_outgoing()) {
+          no_hook none;
+          result = f(none);
+          return;
+        }
+      }
       detail::tcp_outgoing_hook<std::remove_reference_t<decltype(app)>> hook{&app};
       result = f(hook);
     });

@@ -251,6 +251,27 @@ const void* adapter_kind() noexcept {
   return &kind;
 }
 
+// Which class declares the member function `&T::f` with parameters `Args`
+// (the overload of the name that lookup in T finds): `declaring_class<Args...>
+// ::of(&T::f)` has type `C*` for the class C whose declaration it is. An
+// application registered with its static type (layer::register_layer's
+// template) tells the stack this way which callbacks it overrides.
+template <class... Args>
+struct declaring_class {
+  template <class C, class R>
+  static C* of(R (C::*)(Args...));
+};
+
+// What `upper` learns from its static type `Upper` as it is registered
+// (layer::register_layer's template), on the stack's thread: the loop may
+// be reading what it learnt before.
+template <class Upper>
+void learn_static_type(stack_services& services, Upper& upper) {
+  if constexpr (requires { upper.template learn_static_type<Upper>(); }) {
+    in_stack(services, [&] { upper.template learn_static_type<Upper>(); });
+  }
+}
+
 // The static contexts the built-in layers pass up (layer::receive_on_link,
 // receive_on_ipv4, receive_on_udp).
 using link_context = headers<eth::view>;
@@ -412,6 +433,15 @@ class layer {
   // key of 0 means "none yet" (an application before bind: 0 is no
   // EtherType, and no port a datagram may be sent to): such a layer only
   // gets its lower, and registers itself once it has a key.
+  // The same, knowing the upper's static type: an upper that can learn
+  // something from it (`upper.learn_static_type<Upper>()`: a TCP application
+  // learns which of its callbacks its class overrides) does so first.
+  template <class Upper>
+    requires(std::is_base_of_v<layer, Upper> && !std::is_same_v<Upper, layer>)
+  expected<void, error> register_layer(Upper& upper) {
+    learn_static_type(services(), upper);
+    return register_layer(static_cast<layer&>(upper));
+  }
   expected<void, error> register_layer(layer& upper) {
     if (upper.needs() != offers() || offers() == service::none) {
       return error{errc::incompatible_lower, std::string(upper.name()) + " needs " + to_string(upper.needs()) +

@@ -45,6 +45,7 @@
 #include <memory>
 #include <optional>
 #include <type_traits>
+#include <typeinfo>
 #include <utility>
 #include <vector>
 
@@ -101,6 +102,7 @@ class tcp_handler {
   }
   template <class Context>
   void hook_incoming(const Context& context, const tcp::view& segment) {
+    if (!calls(callback::incoming)) return;
     header_set set = header_set::from(context);
     set.put(segment);
     tcp_incoming(set, segment.payload());
@@ -109,6 +111,31 @@ class tcp_handler {
   virtual void hook_outgoing(tcp::repr&) {}
   virtual void hook_outgoing(ipv4::repr&) {}
   virtual void hook_outgoing(eth::repr&) {}
+
+  // ---- callbacks its class does not override ----
+  //
+  // A callback that only does nothing by default need not be called (nor
+  // its arguments made) when the handler's class does not override it.
+  // Which ones those are is learnt from the class as the application was
+  // registered (TCPApplication::learn_static_type) and holds only for an
+  // object of that very class: `calls` asks the object's dynamic type each
+  // time, so an object of a class derived further (or one registered from a
+  // base class's constructor, before its own class was complete) gets every
+  // call.
+  enum class callback : std::uint8_t {
+    incoming = 1,       // tcp_incoming (TCPApplication: hook_incoming)
+    outgoing_tcp = 2,   // hook_outgoing(tcp::repr&)
+    outgoing_ipv4 = 4,  // hook_outgoing(ipv4::repr&)
+    outgoing_eth = 8,   // hook_outgoing(eth::repr&)
+  };
+  static constexpr std::uint8_t all_outgoing = 2 | 4 | 8;
+  bool calls(callback which) const noexcept {
+    return (not_overridden_ & static_cast<std::uint8_t>(which)) == 0 || &typeid(*this) != not_overridden_in_;
+  }
+  // False when none of the three hook_outgoing is overridden.
+  bool calls_hook_outgoing() const noexcept {
+    return (not_overridden_ & all_outgoing) != all_outgoing || &typeid(*this) != not_overridden_in_;
+  }
 
   // ---- as a listener (tcp_listen) ----
 
@@ -135,6 +162,23 @@ class tcp_handler {
   virtual void tcp_writable(connection_id id) = 0;
   // Every segment of the handler's connections, SYN included, with its headers.
   virtual void tcp_incoming(const header_set& headers, bytes_view payload) = 0;
+
+  // The callbacks (a mask of `callback`) that class `type` does not
+  // override; objects of other classes get every call.
+  void set_not_overridden(std::uint8_t callbacks, const std::type_info& type) noexcept {
+    not_overridden_ = callbacks;
+    not_overridden_in_ = &type;
+  }
+  // What `other` knows of its class, for an object of the same class.
+  void copy_not_overridden(const tcp_handler& other) noexcept {
+    if (other.not_overridden_in_ == nullptr) return;
+    not_overridden_ = other.not_overridden_;
+    not_overridden_in_ = other.not_overridden_in_;
+  }
+
+ private:
+  std::uint8_t not_overridden_ = 0;
+  const std::type_info* not_overridden_in_ = nullptr;
 };
 
 // What a layer offering `service::tcp` answers (layer::as_tcp()).
@@ -250,14 +294,17 @@ class tcp_proxy {
     if (handler_ != nullptr) handler_->hook_incoming(context, segment);
   }
   void hook_outgoing(tcp::repr& header) {
-    if (handler_ != nullptr) handler_->hook_outgoing(header);
+    if (handler_ != nullptr && handler_->calls(tcp_handler::callback::outgoing_tcp)) handler_->hook_outgoing(header);
   }
   void hook_outgoing(ipv4::repr& header) {
-    if (handler_ != nullptr) handler_->hook_outgoing(header);
+    if (handler_ != nullptr && handler_->calls(tcp_handler::callback::outgoing_ipv4)) handler_->hook_outgoing(header);
   }
   void hook_outgoing(eth::repr& header) {
-    if (handler_ != nullptr) handler_->hook_outgoing(header);
+    if (handler_ != nullptr && handler_->calls(tcp_handler::callback::outgoing_eth)) handler_->hook_outgoing(header);
   }
+  // The static layer asks before each segment it sends: when false, the
+  // segment goes down as for an application without hooks (layers/tcp.hpp).
+  bool wants_hook_outgoing() const noexcept { return handler_ != nullptr && handler_->calls_hook_outgoing(); }
 
   tcp_handler* handler() const noexcept { return handler_; }
   tcp_handler* listener() const noexcept { return listener_; }
