@@ -158,7 +158,10 @@ class link_backend_for final : public link_backend {
                   const outgoing_hook& hook) override {
     return stack_.link().send(f, destination, ethertype, hook);
   }
-  bool send_ipv4(frame&& datagram, ipv4_address next_hop, const outgoing_hook& hook) override {
+  // Flattened: the ARP look-up (by name, runtime/adapters.hpp), the header
+  // and the device's send compile into this one function, as in the static
+  // stack's inlined send path.
+  [[gnu::flatten]] bool send_ipv4(frame&& datagram, ipv4_address next_hop, const outgoing_hook& hook) override {
     return stack_.link().send_ipv4(std::move(datagram), next_hop, hook);
   }
   void start_layers() override { stack_.link().start(); }
