@@ -161,7 +161,10 @@ class link_backend_for final : public link_backend {
   // Flattened: the ARP look-up (by name, runtime/adapters.hpp), the header
   // and the device's send compile into this one function, as in the static
   // stack's inlined send path.
+  // Without a hook (an application with no hook_outgoing) the Ethernet
+  // layer skips what it does for one (the destination compared before and after).
   [[gnu::flatten]] bool send_ipv4(frame&& datagram, ipv4_address next_hop, const outgoing_hook& hook) override {
+    if (hook.empty()) return stack_.link().send_ipv4(std::move(datagram), next_hop, no_hook{});
     return stack_.link().send_ipv4(std::move(datagram), next_hop, hook);
   }
   void start_layers() override { stack_.link().start(); }
