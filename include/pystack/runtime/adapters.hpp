@@ -332,6 +332,13 @@ class direct_lower : public dynamic_lower {
       return below->static_implementation().send(std::move(datagram), header,
                                                  hook_replaying_ipv4<Hook>{hook, hooked});
     } else {
+      if (header.options_length == 0) [[likely]] {
+        // The header made again without options: the IPv4 layer's emit and
+        // checksum then compile for a header of fixed size, as in a static
+        // stack, where make_header and send are inlined together (here the
+        // header may also come from a lower called virtually).
+        return below->static_implementation().send(std::move(datagram), without_options(header), hook);
+      }
       return below->static_implementation().send(std::move(datagram), header, hook);
     }
   }
@@ -360,6 +367,20 @@ class direct_lower : public dynamic_lower {
       hook(header);
     }
   };
+
+  static ipv4::repr without_options(const ipv4::repr& h) noexcept {
+    return ipv4::repr{.dscp = h.dscp,
+                      .ecn = h.ecn,
+                      .identification = h.identification,
+                      .reserved_flag = h.reserved_flag,
+                      .dont_fragment = h.dont_fragment,
+                      .more_fragments = h.more_fragments,
+                      .fragment_offset = h.fragment_offset,
+                      .ttl = h.ttl,
+                      .protocol = h.protocol,
+                      .source = h.source,
+                      .destination = h.destination};
+  }
 
   Direct* direct() noexcept {
     layer* below = owner().lower();
