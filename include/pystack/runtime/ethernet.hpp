@@ -205,9 +205,9 @@ class basic_ethernet_layer : public layer, public stack_services {
   basic_ethernet_layer(Device device, const interface_config& config, Clock clock = {}, stack_options options = {})
       : layer("Ether"),
         backend_(std::make_unique<detail::link_backend_for<description, Device, Clock>>(
-            std::move(device), std::move(clock), config, options)),
-        pool_(&backend_->pool()),
-        headroom_(backend_->headroom()) {
+            std::move(device), std::move(clock), config, options)) {
+    // The static stack's pool, used without a virtual call.
+    use_pool(backend_->pool(), backend_->headroom());
     // The static stack's own configuration, which lives as long as it does
     // (set_config assigns to the same object).
     use_config(std::as_const(*backend_).config());
@@ -256,10 +256,7 @@ class basic_ethernet_layer : public layer, public stack_services {
 
   // ---- stack_services ----
   // config() and now() are stack_services' (set at construction).
-  buffer_pool& pool() noexcept override { return *pool_; }
-  // The static stack's allocate_frame, without the virtual call: a TCP
-  // segment or a UDP datagram sent takes one.
-  frame allocate_frame() noexcept override { return pool_->acquire(headroom_); }
+  // pool() and allocate_frame() are stack_services' (use_pool, at construction).
   bool in_stack_context() const noexcept override {
     return detail::executing_stack() == this || !active_.load(std::memory_order_acquire);
   }
@@ -444,8 +441,6 @@ class basic_ethernet_layer : public layer, public stack_services {
   }
 
   std::unique_ptr<detail::link_backend> backend_;
-  buffer_pool* pool_;  // the static stack's, read without a virtual call
-  std::size_t headroom_;
   mutable std::mutex state_mutex_;
   std::condition_variable state_changed_;
   std::atomic<bool> active_{false};

@@ -179,9 +179,11 @@ class stack_services {
   // Not virtual either: one call to the clock the implementation gave
   // (use_clock), read by TCP and ARP several times per segment.
   instant now() const noexcept { return read_clock_(clock_); }
-  virtual buffer_pool& pool() noexcept = 0;
+  // Not virtual: the pool the implementation gave (use_pool).
+  buffer_pool& pool() noexcept { return *pool_; }
   // A frame with room in front for every header a runtime stack can have.
-  virtual frame allocate_frame() noexcept = 0;
+  // Not virtual: every segment or datagram sent takes one.
+  [[gnu::always_inline]] frame allocate_frame() noexcept { return pool_->acquire(headroom_); }
   // Runs `command` where the stack's state may be touched: inline on the
   // loop thread (or when no loop runs), else as a command queued to the loop,
   // waiting until it has run. An exception it throws reaches the caller.
@@ -204,8 +206,15 @@ class stack_services {
     read_clock_ = read;
     clock_ = clock;
   }
+  // What pool() and allocate_frame() use: `pool`, frames with `headroom` in front.
+  void use_pool(buffer_pool& pool, std::size_t headroom) noexcept {
+    pool_ = &pool;
+    headroom_ = headroom;
+  }
 
  private:
+  buffer_pool* pool_ = nullptr;
+  std::size_t headroom_ = 0;
   const interface_config* config_ = nullptr;
   instant (*read_clock_)(const void*) noexcept = [](const void*) noexcept { return instant{}; };
   const void* clock_ = nullptr;
@@ -230,9 +239,10 @@ auto in_stack(stack_services& services, F&& f) -> std::invoke_result_t<F&> {
 // at once.
 class detached_services final : public stack_services {
  public:
-  detached_services() : pool_(0) { use_config(config_); }
-  buffer_pool& pool() noexcept override { return pool_; }
-  frame allocate_frame() noexcept override { return pool_.acquire(0); }
+  detached_services() : pool_(0) {
+    use_config(config_);
+    use_pool(pool_, 0);
+  }
   void call(command_ref command) override { command(); }
   bool in_stack_context() const noexcept override { return true; }
 
