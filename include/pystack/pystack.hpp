@@ -76,6 +76,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <concepts>
 #include <memory>
 #include <optional>
 #include <string>
@@ -169,8 +170,10 @@ class PyStack {
   }
 
   // Gives the application this stack's UDP layer; it takes a port with
-  // bind() or connect() (or its first send).
-  expected<void, runtime::error> register_udp_application(UDPApplication& app) {
+  // bind() or connect() (or its first send). With its class: callbacks the
+  // class does not override are not called (UDPApplication::learn_static_type).
+  template <std::derived_from<UDPApplication> App>
+  expected<void, runtime::error> register_udp_application(App& app) {
     if (status_) return *status_;
     return udp_.register_layer(app);
   }

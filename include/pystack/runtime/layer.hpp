@@ -55,6 +55,7 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <typeinfo>
 #include <utility>
 #include <vector>
 
@@ -270,6 +271,33 @@ template <class... Args>
 struct declaring_class {
   template <class C, class R>
   static C* of(R (C::*)(Args...));
+};
+
+// Which of an application's callbacks (bits of a mask the application
+// defines) its class is known not to override, so that those which only do
+// nothing by default need not be called. It is learnt from the class an
+// application was registered as (learn_static_type) and holds only for an
+// object of that very class: `skips` is given the object's dynamic type
+// each time, so an object of a class derived further (or one registered
+// from a base class's constructor, before its own class was complete) gets
+// every call.
+class unused_callbacks {
+ public:
+  bool skips(std::uint8_t callbacks, const std::type_info& dynamic_type) const noexcept {
+    return (mask_ & callbacks) == callbacks && &dynamic_type == type_;
+  }
+  void learn(std::uint8_t mask, const std::type_info& type) noexcept {
+    mask_ = mask;
+    type_ = &type;
+  }
+  // What `other` knows, for an object of the same class (a fork).
+  void copy_from(const unused_callbacks& other) noexcept {
+    if (other.type_ != nullptr) *this = other;
+  }
+
+ private:
+  std::uint8_t mask_ = 0;
+  const std::type_info* type_ = nullptr;
 };
 
 // What `upper` learns from its static type `Upper` as it is registered

@@ -112,16 +112,7 @@ class tcp_handler {
   virtual void hook_outgoing(ipv4::repr&) {}
   virtual void hook_outgoing(eth::repr&) {}
 
-  // ---- callbacks its class does not override ----
-  //
-  // A callback that only does nothing by default need not be called (nor
-  // its arguments made) when the handler's class does not override it.
-  // Which ones those are is learnt from the class as the application was
-  // registered (TCPApplication::learn_static_type) and holds only for an
-  // object of that very class: `calls` asks the object's dynamic type each
-  // time, so an object of a class derived further (or one registered from a
-  // base class's constructor, before its own class was complete) gets every
-  // call.
+  // ---- callbacks its class does not override (runtime::unused_callbacks) ----
   enum class callback : std::uint8_t {
     incoming = 1,       // tcp_incoming (TCPApplication: hook_incoming)
     outgoing_tcp = 2,   // hook_outgoing(tcp::repr&)
@@ -129,13 +120,9 @@ class tcp_handler {
     outgoing_eth = 8,   // hook_outgoing(eth::repr&)
   };
   static constexpr std::uint8_t all_outgoing = 2 | 4 | 8;
-  bool calls(callback which) const noexcept {
-    return (not_overridden_ & static_cast<std::uint8_t>(which)) == 0 || &typeid(*this) != not_overridden_in_;
-  }
+  bool calls(callback which) const noexcept { return !unused_.skips(static_cast<std::uint8_t>(which), typeid(*this)); }
   // False when none of the three hook_outgoing is overridden.
-  bool calls_hook_outgoing() const noexcept {
-    return (not_overridden_ & all_outgoing) != all_outgoing || &typeid(*this) != not_overridden_in_;
-  }
+  bool calls_hook_outgoing() const noexcept { return !unused_.skips(all_outgoing, typeid(*this)); }
 
   // ---- as a listener (tcp_listen) ----
 
@@ -163,22 +150,8 @@ class tcp_handler {
   // Every segment of the handler's connections, SYN included, with its headers.
   virtual void tcp_incoming(const header_set& headers, bytes_view payload) = 0;
 
-  // The callbacks (a mask of `callback`) that class `type` does not
-  // override; objects of other classes get every call.
-  void set_not_overridden(std::uint8_t callbacks, const std::type_info& type) noexcept {
-    not_overridden_ = callbacks;
-    not_overridden_in_ = &type;
-  }
-  // What `other` knows of its class, for an object of the same class.
-  void copy_not_overridden(const tcp_handler& other) noexcept {
-    if (other.not_overridden_in_ == nullptr) return;
-    not_overridden_ = other.not_overridden_;
-    not_overridden_in_ = other.not_overridden_in_;
-  }
-
- private:
-  std::uint8_t not_overridden_ = 0;
-  const std::type_info* not_overridden_in_ = nullptr;
+  // The callbacks (a mask of `callback`) its class does not override.
+  unused_callbacks unused_;
 };
 
 // What a layer offering `service::tcp` answers (layer::as_tcp()).

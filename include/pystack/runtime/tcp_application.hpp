@@ -60,6 +60,7 @@
 #pragma once
 
 #include <algorithm>
+#include <concepts>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -159,7 +160,7 @@ class TCPApplication : public runtime::layer, public runtime::tcp_handler {
     mark(requires {
       { declaring_class<eth::repr&>::of(&App::hook_outgoing) } -> std::same_as<handler*>;
     }, callback::outgoing_eth);
-    set_not_overridden(unused, typeid(App));
+    unused_.learn(unused, typeid(App));
   }
 
   // A fresh instance for a client of a `newinstance` listener.
@@ -508,7 +509,7 @@ class TCPApplication : public runtime::layer, public runtime::tcp_handler {
     if (!newinstance_) return server;
     std::shared_ptr<TCPApplication> child = server->fork();
     if (!child || lower() == nullptr || !lower()->register_layer(*child)) return nullptr;
-    child->copy_not_overridden(*server);  // holds if the fork is of the server's class
+    child->unused_.copy_from(server->unused_);  // holds if the fork is of the server's class
     prune_children();
     children_.push_back(child);
     return child.get();
