@@ -258,13 +258,13 @@ class tcp_proxy {
   void on_writable(Connection& c) {
     if (handler_ != nullptr) handler_->on_writable(c);
   }
+  // Inline, with the calls themselves out of line: for a handler whose
+  // class does not override it, a segment pays two tests.
   template <class Context>
-  void hook_incoming(const Context& context, const tcp::view& segment) {
-    if (!resolved_) [[unlikely]] {
-      const auto& ip = context.template get<ipv4::view>();
-      resolve({ip.destination(), segment.destination_port()}, {ip.source(), segment.source_port()});
-    }
-    if (handler_ != nullptr) handler_->hook_incoming(context, segment);
+  [[gnu::always_inline]] void hook_incoming(const Context& context, const tcp::view& segment) {
+    if (!resolved_) [[unlikely]]
+      resolve_from(context, segment);
+    if (handler_ != nullptr && handler_->calls(tcp_handler::callback::incoming)) call_hook_incoming(context, segment);
   }
   void hook_outgoing(tcp::repr& header) {
     if (handler_ != nullptr && handler_->calls(tcp_handler::callback::outgoing_tcp)) handler_->hook_outgoing(header);
@@ -286,6 +286,16 @@ class tcp_proxy {
  private:
   template <class Policy>
   friend class basic_tcp_layer;
+
+  template <class Context>
+  [[gnu::noinline]] void resolve_from(const Context& context, const tcp::view& segment) {
+    const auto& ip = context.template get<ipv4::view>();
+    resolve({ip.destination(), segment.destination_port()}, {ip.source(), segment.source_port()});
+  }
+  template <class Context>
+  [[gnu::noinline]] void call_hook_incoming(const Context& context, const tcp::view& segment) {
+    handler_->hook_incoming(context, segment);
+  }
 
   // A passive connection learns its handler from the listener of its port,
   // on its first call (the SYN's hook_incoming).
