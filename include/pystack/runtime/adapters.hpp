@@ -272,7 +272,12 @@ class dynamic_lower {
   template <class Hook = no_hook>
   bool send_ipv4(frame datagram, ipv4_address next_hop, Hook&& hook = {}) {
     layer* below = owner_.lower();
-    return below != nullptr && below->send_ipv4(std::move(datagram), next_hop, erase_hook(hook));
+    if (below == nullptr) return false;
+    if constexpr (std::is_same_v<std::remove_cvref_t<Hook>, no_hook>) {
+      return below->send_ipv4_unhooked(std::move(datagram), next_hop);
+    } else {
+      return below->send_ipv4(std::move(datagram), next_hop, erase_hook(hook));
+    }
   }
 
   ipv4::repr make_header(ipv4_address destination, std::uint8_t protocol) {

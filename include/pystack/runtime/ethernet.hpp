@@ -108,6 +108,7 @@ class link_backend {
   virtual bool send_frame(frame_buffer& f, mac_address destination, std::uint16_t ethertype,
                           const outgoing_hook& hook) = 0;
   virtual bool send_ipv4(frame&& datagram, ipv4_address next_hop, const outgoing_hook& hook) = 0;
+  virtual bool send_ipv4_unhooked(frame&& datagram, ipv4_address next_hop) = 0;
   virtual void start_layers() = 0;
   virtual void stop_layers() = 0;
   virtual bool idle() const = 0;
@@ -164,8 +165,11 @@ class link_backend_for final : public link_backend {
   // Without a hook (an application with no hook_outgoing) the Ethernet
   // layer skips what it does for one (the destination compared before and after).
   [[gnu::flatten]] bool send_ipv4(frame&& datagram, ipv4_address next_hop, const outgoing_hook& hook) override {
-    if (hook.empty()) return stack_.link().send_ipv4(std::move(datagram), next_hop, no_hook{});
+    if (hook.empty()) return send_ipv4_unhooked(std::move(datagram), next_hop);
     return stack_.link().send_ipv4(std::move(datagram), next_hop, hook);
+  }
+  [[gnu::flatten]] bool send_ipv4_unhooked(frame&& datagram, ipv4_address next_hop) override {
+    return stack_.link().send_ipv4(std::move(datagram), next_hop, no_hook{});
   }
   void start_layers() override { stack_.link().start(); }
   void stop_layers() override { stack_.link().stop(); }
@@ -250,6 +254,9 @@ class basic_ethernet_layer : public layer, public stack_services {
   }
   bool send_ipv4(frame datagram, ipv4_address next_hop, const outgoing_hook& hook) override {
     return backend_->send_ipv4(std::move(datagram), next_hop, hook);
+  }
+  bool send_ipv4_unhooked(frame datagram, ipv4_address next_hop) override {
+    return backend_->send_ipv4_unhooked(std::move(datagram), next_hop);
   }
   bool idle() const override { return backend_->idle(); }
   std::optional<instant> next_deadline() const override { return backend_->next_event(); }

@@ -570,6 +570,11 @@ class layer {
   virtual bool transmit(bytes_view) { return false; }
   virtual bool send_frame(frame_buffer&, mac_address, std::uint16_t, const outgoing_hook&) { return false; }
   virtual bool send_ipv4(frame, ipv4_address, const outgoing_hook&) { return false; }
+  // The same without a hook (what most datagrams have): no hook to erase
+  // and test on the way down.
+  virtual bool send_ipv4_unhooked(frame datagram, ipv4_address next_hop) {
+    return send_ipv4(std::move(datagram), next_hop, outgoing_hook());
+  }
   // resolver (ARP, registered on a link).
   virtual bool resolves_ipv4() const noexcept { return false; }
   virtual std::optional<mac_address> lookup(ipv4_address) const { return std::nullopt; }
