@@ -923,15 +923,23 @@ class TCP<Args...>::bound {
     bool had_app = false;
     with_app(c, [&](auto& app) {
       had_app = true;
-      // An application that can say it has no hook now (the facade's) is sent for without one.
+      using hook_type = detail::tcp_outgoing_hook<std::remove_reference_t<decltype(app)>>;
+      // An application that can say it has no hook now (the facade's) is
+      // sent for without one; with one, out of line (a second copy inline
+      // made the flattened send_ack too large for GCC to inline the rest).
       if constexpr (requires { app.wants_hook_outgoing(); }) {
-        if (!app.wants_hook_outgoing()) {
+        if (!app.wants_hook_outgoing()) [[likely]] {
           no_hook none;
           result = f(none);
-          return;
+        } else {
+          result = [&]() __attribute__((noinline)) {
+            hook_type hook{&app};
+            return f(hook);
+          }();
         }
+        return;
       }
-      detail::tcp_outgoing_hook<std::remove_reference_t<decltype(app)>> hook{&app};
+      hook_type hook{&app};
       result = f(hook);
     });
     if (!had_app) {
