@@ -673,15 +673,19 @@ class TCPApplication : public runtime::layer, public runtime::tcp_handler {
   }
 
   // A callback must not unwind through the loop: the exception is kept.
+  // (Kept out of line: the handler of every callback is then one call.)
   template <class F>
   void guarded(F&& f) {
     try {
       f();
     } catch (...) {
-      const std::lock_guard lock(mutex_);
-      ++callback_failures_;
-      last_failure_ = std::current_exception();
+      keep_failure();
     }
+  }
+  [[gnu::noinline, gnu::cold]] void keep_failure() {
+    const std::lock_guard lock(mutex_);
+    ++callback_failures_;
+    last_failure_ = std::current_exception();
   }
 
   mutable std::mutex mutex_;  // guards what the loop and other threads share, below
