@@ -38,13 +38,16 @@
 // chooses per packet, so replacing a built-in layer needs nothing more.
 // Measured (bench/RESULTS.md, "Dispatch"): a UDP datagram costs the facade
 // 1.47x the hand-written code's instructions (3.2x with a virtual call and a
-// header_set per layer); a TCP segment with its ACK about 675 more than
-// the static stack (2026-12-04): ~160 in the application's virtual callbacks and hooks
-// (hook_incoming, three hook_outgoing, packet_received), which the
-// original's API makes overridable and so always called; ~190 in the erased
-// hops left (into a TCP layer whose policy is chosen at run time, and from
-// IPv4 down to the link's device-erased static stack); ~110 in the static
-// TCP layer's own code, which serves run-time listeners through a proxy.
+// header_set per layer); a TCP segment with its ACK 1.85x, about 424 more
+// than the static stack (2026-12-04). Callbacks that do nothing by default
+// and that the application's class does not override (hook_incoming, the
+// three hook_outgoing) are not called: registration learns them from the
+// application's static type (TCPApplication::learn_static_type), and the
+// ACK of an application without hooks goes down as the static stack's does.
+// What is left is mostly function boundaries the static stack does not have
+// (into a TCP layer whose policy is chosen at run time, from IPv4 down to the
+// link's device-erased static stack, the application's virtual
+// packet_received) and code GCC leaves out of line in this larger unit.
 //
 // No singleton: each PyStack owns its device, layers and loop, and several
 // live in one process (tests run two over an in-process link).
