@@ -512,3 +512,67 @@ TEST_CASE("a seeded lossy, reordering, duplicating, corrupting link (in_process_
   CHECK(client_log.reason == close_reason::closed);
   CHECK(tcp_of<client_tcp>(a).stats().retransmissions > 0);
 }
+
+// lookup()'s one-entry cache (layers/tcp.hpp): the last connection found is
+// tried first. Segments of two connections that alternate must each reach
+// their own (a cache that skipped the tuple compare would give B's data to
+// A, with A's numbers in the ACK), and a 4-tuple whose connection ended
+// must reach the listener again, not the connection that was cached (it
+// was destroyed: a cache not cleared when its connection leaves the table
+// would read freed memory here).
+TEST_CASE("segments of alternating connections reach their own; a reused 4-tuple reaches the listener") {
+  peer_fixture<TCP<Listen<7, sink_server>>> peer;
+  journal log;
+  server_journal::current = &log;
+  const segment syn_ack_a = peer.handshake(7, seq_number(1));
+  const seq_number ack_a = syn_ack_a.seq() + 1;
+  constexpr std::uint16_t port_b = peer_port + 1;
+  tcp::repr syn_b = from_peer(7, seq_number(1000), seq_number{}, tcp::flags::syn);
+  syn_b.source_port = port_b;
+  peer.inject(syn_b);
+  const segment syn_ack_b = peer.take_one();
+  REQUIRE(syn_ack_b.flags() == "SA");
+  REQUIRE(syn_ack_b.header.destination_port == port_b);
+  const seq_number ack_b = syn_ack_b.seq() + 1;
+  const auto from_b = [&](seq_number seq, seq_number ack, tcp::flags flags) {
+    tcp::repr h = from_peer(7, seq, ack, flags);
+    h.source_port = port_b;
+    return h;
+  };
+  peer.inject(from_b(seq_number(1001), ack_b, tcp::flags::ack));
+  CHECK(peer.take().empty());
+
+  peer.inject(from_peer(7, seq_number(2), ack_a, tcp::flags::ack), "aa");
+  segment r = peer.take_one();
+  CHECK(r.header.destination_port == peer_port);
+  CHECK(r.ack() == seq_number(4));
+  peer.inject(from_b(seq_number(1001), ack_b, tcp::flags::ack), "bbb");
+  r = peer.take_one();
+  CHECK(r.header.destination_port == port_b);
+  CHECK(r.ack() == seq_number(1004));
+  peer.inject(from_peer(7, seq_number(4), ack_a, tcp::flags::ack), "cccc");
+  r = peer.take_one();
+  CHECK(r.header.destination_port == peer_port);
+  CHECK(r.ack() == seq_number(8));
+  peer.inject(from_b(seq_number(1004), ack_b, tcp::flags::ack), "d");
+  r = peer.take_one();
+  CHECK(r.header.destination_port == port_b);
+  CHECK(r.ack() == seq_number(1005));
+  CHECK(log.received == "aabbbccccd");
+
+  // A ends with an in-window RST; its 4-tuple then opens a new connection.
+  peer.inject(from_peer(7, seq_number(8), ack_a, tcp::flags::rst));
+  CHECK(peer.take().empty());
+  CHECK(peer.tcp().stats().resets_received == 1);
+  peer.inject(from_peer(7, seq_number(5000), seq_number{}, tcp::flags::syn));
+  r = peer.take_one();
+  CHECK(r.flags() == "SA");
+  CHECK(r.ack() == seq_number(5001));
+  CHECK(peer.tcp().stats().passive_opens == 3);
+  // B is untouched by all of it.
+  peer.inject(from_b(seq_number(1005), ack_b, tcp::flags::ack), "e");
+  r = peer.take_one();
+  CHECK(r.header.destination_port == port_b);
+  CHECK(r.ack() == seq_number(1006));
+  CHECK(log.received == "aabbbccccde");
+}

@@ -182,9 +182,12 @@ class IP<Args...>::bound {
       ++stats_.no_headroom;
       return false;
     }
-    header.emit(datagram_frame->bytes());
+    // The datagram's bounds taken before the header's byte stores, which
+    // GCC must assume may change the frame's own (it would load them again).
+    const mutable_bytes datagram = datagram_frame->bytes();
+    header.emit(datagram);
     const auto& config = services().config();
-    if (datagram_frame->size() > config.mtu) {
+    if (datagram.size() > config.mtu) {
       ++stats_.too_big;
       return false;
     }

@@ -720,23 +720,12 @@ class TCP<Args...>::bound {
     const four_tuple tuple{{to, segment->destination_port()}, {from, segment->source_port()}};
 
     // An exact 4-tuple first (§3.10.7.4) ...
-    if (connection* c = lookup(tuple)) {
-      if (c->state_ == tcp_state::time_wait && reopens_time_wait(*c, *segment)) {
-        // RFC 1122 §4.2.2.13: a new SYN may end TIME-WAIT, if our new ISN
-        // is above every number the old incarnation used.
-        const seq_number floor = c->snd_max_;
-        close_connection(*c, close_reason::closed);
-        at_listener(context, tuple, *segment, floor);
-        return;
-      }
+    connection* c = lookup(tuple);
+    if (c != nullptr && c->state_ != tcp_state::time_wait) [[likely]] {
       process(*c, context, *segment);
       return;
     }
-    // ... then a listener on the port (§3.10.7.2) ...
-    if (at_listener(context, tuple, *segment, std::nullopt)) return;
-    // ... else the segment is for a CLOSED connection (§3.10.7.1).
-    ++stats_.no_connection;
-    if (policy_.reply_rst_to_unknown()) reply_reset(tuple, *segment);
+    unmatched(c, context.timestamp(), context.template get<eth::view>(), ip, tuple, *segment);
   }
 
   // ---- lifecycle and time ----
@@ -811,6 +800,33 @@ class TCP<Args...>::bound {
  private:
   friend connection;
 
+  // receive()'s other cases: TIME-WAIT, a listener, no connection. Out of
+  // line, and with the views by value: the context is rebuilt here, so that
+  // no address of the views below TCP leaves receive() on its common path
+  // (an escaped address kept them and the context in memory for every
+  // segment).
+  [[gnu::noinline]] void unmatched(connection* c, instant received_at, const eth::view frame,
+                                   const ipv4::view datagram, const four_tuple tuple, const tcp::view segment) {
+    const client_context context(received_at, frame, datagram);
+    if (c != nullptr) {
+      if (reopens_time_wait(*c, segment)) {
+        // RFC 1122 §4.2.2.13: a new SYN may end TIME-WAIT, if our new ISN
+        // is above every number the old incarnation used.
+        const seq_number floor = c->snd_max_;
+        close_connection(*c, close_reason::closed);
+        at_listener(context, tuple, segment, floor);
+        return;
+      }
+      process(*c, context, segment);
+      return;
+    }
+    // ... then a listener on the port (§3.10.7.2) ...
+    if (at_listener(context, tuple, segment, std::nullopt)) return;
+    // ... else the segment is for a CLOSED connection (§3.10.7.1).
+    ++stats_.no_connection;
+    if (policy_.reply_rst_to_unknown()) reply_reset(tuple, segment);
+  }
+
   // ---- bookkeeping ----
 
   // Connections that end are removed once the outermost call into the
@@ -818,10 +834,14 @@ class TCP<Args...>::bound {
   class operation {
    public:
     explicit operation(bound& layer) noexcept : layer_(layer) { ++layer_.depth_; }
-    // Inline, with the O(1) tests first: it runs after every segment.
+    // Inline, and one test for the outermost call when nothing was queued
+    // or closed (`epilogue_due_`): it runs after every segment.
     [[gnu::always_inline]] ~operation() {
-      if (layer_.depth_ == 1 && layer_.output_queued_) layer_.flush();
-      if (--layer_.depth_ == 0 && (layer_.closed_since_reap_ || !layer_.graveyard_.empty())) layer_.reap();
+      if (layer_.depth_ == 1 && layer_.epilogue_due_) [[unlikely]] {
+        layer_.epilogue();
+      } else {
+        --layer_.depth_;
+      }
     }
     operation(const operation&) = delete;
     operation& operator=(const operation&) = delete;
@@ -830,12 +850,22 @@ class TCP<Args...>::bound {
     bound& layer_;
   };
 
+  // The end of the outermost call when something is due: the output queued
+  // (flush), then, outside every call, what closed (reap).
+  [[gnu::noinline]] void epilogue() {
+    epilogue_due_ = false;
+    if (output_queued_) flush();
+    --depth_;
+    if (closed_since_reap_ || !graveyard_.empty()) reap();
+  }
+
   // Every call into the layer ends here, so with many connections a walk
   // over all of them per segment would make each segment cost O(connections):
   // the walks happen only when a connection closed since the last reap.
   void reap() {
     if (closed_since_reap_) {
       closed_since_reap_ = false;
+      last_found_ = nullptr;
       std::erase_if(connections_, [](const auto& c) { return c->state_ == tcp_state::closed; });
     }
     if (!graveyard_.empty()) graveyard_.clear();
@@ -862,6 +892,7 @@ class TCP<Args...>::bound {
   void queue_output(connection& c) noexcept {
     c.output_pending_ = true;
     output_queued_ = true;
+    epilogue_due_ = true;
   }
 
   instant now() const noexcept { return lower_.services().now(); }
@@ -872,9 +903,20 @@ class TCP<Args...>::bound {
     }));
   }
 
+  // The connection of a 4-tuple. The last one found is tried first: the
+  // one-entry cache of 4.3BSD-Reno's tcp_input (`tcp_last_inpcb`), since
+  // consecutive segments are mostly of one connection. A hit costs a compare
+  // of the tuple where the table costs a hash and a bucket walk (about 60
+  // instructions a segment in bench/dispatch_bench.cc). `last_found_` is
+  // null or a connection that index_ holds under its tuple: it is cleared
+  // whenever index_ loses or replaces an entry (create, close_connection)
+  // and when connections are destroyed (reap).
   connection* lookup(const four_tuple& tuple) noexcept {
+    if (last_found_ != nullptr && last_found_->tuple_ == tuple) return last_found_;
     const auto found = index_.find(tuple);
-    return found == index_.end() ? nullptr : found->second;
+    if (found == index_.end()) return nullptr;
+    last_found_ = found->second;
+    return found->second;
   }
 
   connection& create(const four_tuple& tuple, bool passive) {
@@ -883,6 +925,7 @@ class TCP<Args...>::bound {
     connection& c = *made;
     connections_.push_back(std::move(made));
     index_[tuple] = &c;
+    last_found_ = nullptr;  // the tuple's entry may have been another connection's
     return c;
   }
 
@@ -956,7 +999,9 @@ class TCP<Args...>::bound {
     with_app(c, [&](auto& app) { detail::tcp_notify_peer_closed(app, c); });
   }
   // Hands data to the application; false when the connection ended meanwhile.
-  bool deliver(connection& c, bytes_view data) {
+  // Inline: it runs for every in-order segment, and GCC kept it out of line
+  // (a call and its frame for a few tests and a counter).
+  [[gnu::always_inline]] bool deliver(connection& c, bytes_view data) {
     if (data.empty()) return true;
     c.stats_.bytes_received += data.size();
     with_app(c, [&](auto& app) { detail::tcp_notify_data(app, c, data); });
@@ -969,7 +1014,10 @@ class TCP<Args...>::bound {
     c.app_notified_closed_ = true;
     with_app(c, [&](auto& app) { detail::tcp_notify_closed(app, c, why); });
     c.app_ = nullptr;
-    if (c.owned_app_) graveyard_.push_back(std::move(c.owned_app_));
+    if (c.owned_app_) {
+      graveyard_.push_back(std::move(c.owned_app_));
+      epilogue_due_ = true;
+    }
   }
 
   // ---- listeners (RFC 9293 §3.10.7.2) ----
@@ -1534,11 +1582,13 @@ class TCP<Args...>::bound {
     const bool counted = c.state_ == tcp_state::time_wait;
     c.state_ = tcp_state::closed;
     closed_since_reap_ = true;
+    epilogue_due_ = true;
     c.rtx_deadline_.reset();
     c.persist_deadline_.reset();
     c.ack_deadline_.reset();
     c.linger_deadline_.reset();
     if (const auto found = index_.find(c.tuple_); found != index_.end() && found->second == &c) index_.erase(found);
+    if (last_found_ == &c) last_found_ = nullptr;
     if (!counted) {
       switch (why) {
         case close_reason::closed: ++stats_.closed; break;
@@ -2145,6 +2195,7 @@ class TCP<Args...>::bound {
   listeners_type listeners_;
   std::vector<std::unique_ptr<connection>> connections_;
   std::unordered_map<four_tuple, connection*, four_tuple_hash> index_;
+  connection* last_found_ = nullptr;  // lookup()'s one-entry cache
   std::vector<std::shared_ptr<void>> graveyard_;  // per-connection applications let go, destroyed at reap()
   std::uint64_t last_id_ = 0;
   std::minstd_rand port_random_;
@@ -2152,6 +2203,9 @@ class TCP<Args...>::bound {
   bool stopping_ = false;
   bool output_queued_ = false;     // some connection has output_pending_ (see flush)
   bool closed_since_reap_ = false;  // some connection in connections_ is CLOSED (see reap)
+  // Set with output_queued_, closed_since_reap_ and every graveyard_ entry:
+  // the outermost operation's end has something to do (epilogue).
+  bool epilogue_due_ = false;
 };
 
 }  // namespace pystack

@@ -3,10 +3,12 @@
 
 #include <array>
 #include <charconv>
+#include <cstring>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 #include "pystack/wire/bytes.hpp"
 
@@ -22,8 +24,14 @@ struct mac_address {
   static constexpr mac_address from_bytes(const byte* p) noexcept {
     return {{p[0], p[1], p[2], p[3], p[4], p[5]}};
   }
+  // One 6-byte copy (a mac_address is never inside the bytes it is written
+  // to): the byte loop made GCC test at run time whether the two overlap.
   constexpr void to_bytes(byte* p) const noexcept {
-    for (std::size_t i = 0; i < 6; ++i) p[i] = octets[i];
+    if (std::is_constant_evaluated()) {
+      for (std::size_t i = 0; i < 6; ++i) p[i] = octets[i];
+    } else {
+      std::memcpy(p, octets.data(), octets.size());
+    }
   }
   constexpr bool is_broadcast() const noexcept { return *this == broadcast(); }
   // The I/G bit (IEEE 802-2014 §8.2.2): group addresses include broadcast.

@@ -234,8 +234,7 @@ struct repr {
   // are not padded to `minimum_frame_size`; the device does that.
   void emit(mutable_bytes frame) const noexcept {
     byte* p = frame.data();
-    destination.to_bytes(p + field::destination.offset);
-    source.to_bytes(p + field::source.offset);
+    emit_addresses(p, destination, source);
     std::size_t at = field::ethertype.offset;
     for (std::size_t i = 0; i < tags(); ++i, at += vlan_tag_size) {
       wire::store_be16(p + at + field::tag_protocol_identifier.offset, vlans[i].tpid);
@@ -244,9 +243,23 @@ struct repr {
     wire::store_be16(p + at, ethertype);
   }
 
+  // The untagged header emit() writes for {destination, source, ethertype}
+  // without a repr: for a sender that no hook shows the header to, so that
+  // it is not built in memory first (`header_size` bytes at `p`).
+  static void emit_untagged(byte* p, const mac_address& destination, const mac_address& source,
+                            std::uint16_t ethertype) noexcept {
+    emit_addresses(p, destination, source);
+    wire::store_be16(p + field::ethertype.offset, ethertype);
+  }
+
   friend bool operator==(const repr&, const repr&) = default;
 
  private:
+  static void emit_addresses(byte* p, const mac_address& destination, const mac_address& source) noexcept {
+    destination.to_bytes(p + field::destination.offset);
+    source.to_bytes(p + field::source.offset);
+  }
+
   // A count past the array is clamped, so `size` and `emit` agree and stay
   // inside `vlans`.
   constexpr std::size_t tags() const noexcept { return std::min<std::size_t>(vlan_count, max_vlan_tags); }
