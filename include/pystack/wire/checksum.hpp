@@ -105,7 +105,7 @@ inline std::uint64_t sum_native(const byte* p, std::size_t n) noexcept {
 // if it continued at an odd offset (RFC 1071 §2(B)).
 class accumulator {
  public:
-  accumulator& add(bytes_view bytes) noexcept {
+  [[gnu::always_inline]] accumulator& add(bytes_view bytes) noexcept {
     const std::uint16_t piece = detail::fold(detail::sum_native(bytes.data(), bytes.size()));
     sum_ += odd_ ? static_cast<std::uint16_t>((piece >> 8) | (piece << 8)) : piece;
     odd_ ^= (bytes.size() & 1) != 0;
