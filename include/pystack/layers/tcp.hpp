@@ -2115,11 +2115,23 @@ class TCP<Args...>::bound {
       ++stats_.no_headroom;
       return false;
     }
-    ipv4::repr ip = lower_.make_header(tuple.remote.address, tcp::ip_protocol);
-    ip.source = tuple.local.address;
-    header.emit(f->bytes(), ip.source, ip.final_destination());
-    ++stats_.segments_sent;
-    if (!lower_.send(std::move(f), ip, hook)) {
+    auto finish = [&](ipv4::repr& ip) __attribute__((always_inline)) {
+      ip.source = tuple.local.address;
+      header.emit(f->bytes(), ip.source, ip.final_destination());
+      ++stats_.segments_sent;
+    };
+    bool sent;
+    if constexpr (requires { lower_.make_and_send(f, tuple.remote.address, tcp::ip_protocol, finish, hook); }) {
+      // A lower that makes the IPv4 header, has it finished and sends it in
+      // one call (runtime/adapters.hpp's direct_lower), so that the header's
+      // constant fields reach the IPv4 emit as constants.
+      sent = lower_.make_and_send(f, tuple.remote.address, tcp::ip_protocol, finish, hook);
+    } else {
+      ipv4::repr ip = lower_.make_header(tuple.remote.address, tcp::ip_protocol);
+      finish(ip);
+      sent = lower_.send(std::move(f), ip, hook);
+    }
+    if (!sent) {
       ++stats_.send_failures;
       return false;
     }
