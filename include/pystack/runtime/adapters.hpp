@@ -270,11 +270,11 @@ class dynamic_lower {
   }
 
   template <class Hook = no_hook>
-  bool send_ipv4(frame datagram, ipv4_address next_hop, Hook&& hook = {}) {
+  [[gnu::always_inline]] bool send_ipv4(frame datagram, ipv4_address next_hop, Hook&& hook = {}) {
     layer* below = owner_.lower();
     if (below == nullptr) return false;
     if constexpr (std::is_same_v<std::remove_cvref_t<Hook>, no_hook>) {
-      return below->send_ipv4_unhooked(std::move(datagram), next_hop);
+      return below->send_ipv4_plain(std::move(datagram), next_hop);
     } else {
       return below->send_ipv4(std::move(datagram), next_hop, erase_hook(hook));
     }

@@ -168,8 +168,13 @@ class link_backend_for final : public link_backend {
     if (hook.empty()) return send_ipv4_unhooked(std::move(datagram), next_hop);
     return stack_.link().send_ipv4(std::move(datagram), next_hop, hook);
   }
-  [[gnu::flatten]] bool send_ipv4_unhooked(frame&& datagram, ipv4_address next_hop) override {
-    return stack_.link().send_ipv4(std::move(datagram), next_hop, no_hook{});
+  bool send_ipv4_unhooked(frame&& datagram, ipv4_address next_hop) override {
+    return send_ipv4_plain(this, std::move(datagram), next_hop);
+  }
+  // The same as a plain function (layer::set_ipv4_sink): the IPv4 layer
+  // above reaches it in one indirect call, not two virtual ones.
+  [[gnu::flatten]] static bool send_ipv4_plain(void* self, frame&& datagram, ipv4_address next_hop) {
+    return static_cast<link_backend_for*>(self)->stack_.link().send_ipv4(std::move(datagram), next_hop, no_hook{});
   }
   void start_layers() override { stack_.link().start(); }
   void stop_layers() override { stack_.link().stop(); }
@@ -219,6 +224,10 @@ class basic_ethernet_layer : public layer, public stack_services {
     const auto clock_of_stack = backend_->clock();
     use_clock(clock_of_stack.read, clock_of_stack.clock);
     set_own_services(*this);
+    // Datagrams without hook go straight to the backend's flattened send
+    // (send_ipv4_unhooked below is final and does the same).
+    using backend_type = detail::link_backend_for<description, Device, Clock>;
+    set_ipv4_sink(&backend_type::send_ipv4_plain, static_cast<backend_type*>(backend_.get()));
     backend_->uppers().on_start(&loop_started, this);
   }
 
@@ -255,7 +264,7 @@ class basic_ethernet_layer : public layer, public stack_services {
   bool send_ipv4(frame datagram, ipv4_address next_hop, const outgoing_hook& hook) override {
     return backend_->send_ipv4(std::move(datagram), next_hop, hook);
   }
-  bool send_ipv4_unhooked(frame datagram, ipv4_address next_hop) override {
+  bool send_ipv4_unhooked(frame datagram, ipv4_address next_hop) final {
     return backend_->send_ipv4_unhooked(std::move(datagram), next_hop);
   }
   bool idle() const override { return backend_->idle(); }

@@ -575,6 +575,14 @@ class layer {
   virtual bool send_ipv4_unhooked(frame datagram, ipv4_address next_hop) {
     return send_ipv4(std::move(datagram), next_hop, outgoing_hook());
   }
+  // send_ipv4_unhooked, in one indirect call to the function that does it
+  // when the layer gave one (set_ipv4_sink: the built-in Ethernet layer's
+  // flattened backend send, behind its final send_ipv4_unhooked), else the
+  // virtual call.
+  bool send_ipv4_plain(frame datagram, ipv4_address next_hop) {
+    if (ipv4_sink_ != nullptr) return ipv4_sink_(ipv4_sink_self_, std::move(datagram), next_hop);
+    return send_ipv4_unhooked(std::move(datagram), next_hop);
+  }
   // resolver (ARP, registered on a link).
   virtual bool resolves_ipv4() const noexcept { return false; }
   virtual std::optional<mac_address> lookup(ipv4_address) const { return std::nullopt; }
@@ -600,6 +608,13 @@ class layer {
   // table that knows the class may call them without the virtual call and
   // have them inlined (runtime/adapters.hpp).
   void set_direct_kind(const void* kind) noexcept { direct_kind_ = kind; }
+  // For a layer whose send_ipv4_unhooked is final and does no more than
+  // `sink(self, datagram, next_hop)` (send_ipv4_plain).
+  using ipv4_sink = bool (*)(void* self, frame&& datagram, ipv4_address next_hop);
+  void set_ipv4_sink(ipv4_sink sink, void* self) noexcept {
+    ipv4_sink_ = sink;
+    ipv4_sink_self_ = self;
+  }
   // For the layer at the bottom of a stack, which is its stack's services.
   void set_own_services(stack_services& own) noexcept {
     own_services_ = &own;
@@ -691,6 +706,8 @@ class layer {
   stack_services* own_services_ = &detached_;  // what it offers its uppers without a lower
   stack_services* services_ = &detached_;
   const void* direct_kind_ = nullptr;
+  ipv4_sink ipv4_sink_ = nullptr;
+  void* ipv4_sink_self_ = nullptr;
 };
 
 // ---------------------------------------------------------------------------
