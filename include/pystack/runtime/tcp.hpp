@@ -383,9 +383,11 @@ class basic_tcp_layer : public layer, public tcp_service, private detail::tcp_ro
       return;
     }
     const detail::router_scope scope(router());
-    bury();
+    if (housekeeping_) [[unlikely]]
+      bury();
     tcp_.receive(context, payload);
-    settle_claims();  // a RST or the last ACK may have ended a connection
+    if (housekeeping_) [[unlikely]]
+      settle_claims();  // a RST or the last ACK may have ended a connection
   }
   void start() override { tcp_.start(); }
   void stop() override {
@@ -421,6 +423,7 @@ class basic_tcp_layer : public layer, public tcp_service, private detail::tcp_ro
       // Given back once no connection of ours uses the port any more (after
       // TIME-WAIT: a retransmitted FIN must not meet the kernel's RST).
       pending_release_.push_back(*claimed);
+      housekeeping_ = true;
       settle_claims();
     }
     if (id) {
@@ -440,6 +443,7 @@ class basic_tcp_layer : public layer, public tcp_service, private detail::tcp_ro
   void tcp_unlisten(std::uint16_t port) override {
     if (listeners_.erase(port) == 0) return;
     pending_release_.push_back(port);
+    housekeeping_ = true;
     settle_claims();
   }
   expected<std::size_t, tcp_error> tcp_send(connection_id id, bytes_view data) override {
@@ -468,6 +472,7 @@ class basic_tcp_layer : public layer, public tcp_service, private detail::tcp_ro
     std::erase_if(listeners_, [&](const auto& entry) {
       if (entry.second != &handler) return false;
       pending_release_.push_back(entry.first);
+      housekeeping_ = true;
       return true;
     });
     // Connections that could still bring it data are reset; those it has
@@ -536,6 +541,7 @@ class basic_tcp_layer : public layer, public tcp_service, private detail::tcp_ro
     const auto owned = std::find_if(active_.begin(), active_.end(), [&](const auto& p) { return p.get() == &proxy; });
     if (owned != active_.end()) {
       finished_.push_back(std::move(*owned));
+      housekeeping_ = true;
       active_.erase(owned);
     }
   }
@@ -561,12 +567,14 @@ class basic_tcp_layer : public layer, public tcp_service, private detail::tcp_ro
   // uses any more. Cheap when nothing waits: called after every event that
   // can end a connection.
   void settle_claims() {
-    if (pending_release_.empty()) return;
-    std::erase_if(pending_release_, [&](std::uint16_t port) {
-      if (owns_port(port)) return false;
-      release_port(guard_.get(), kernel_guard::transport::tcp, port);
-      return true;
-    });
+    if (!pending_release_.empty()) {
+      std::erase_if(pending_release_, [&](std::uint16_t port) {
+        if (owns_port(port)) return false;
+        release_port(guard_.get(), kernel_guard::transport::tcp, port);
+        return true;
+      });
+    }
+    housekeeping_ = !pending_release_.empty() || !finished_.empty();
   }
   void bury() {
     finished_.clear();
@@ -584,6 +592,9 @@ class basic_tcp_layer : public layer, public tcp_service, private detail::tcp_ro
   std::shared_ptr<const host_socket_tables> host_sockets_;
   std::shared_ptr<kernel_guard> guard_;
   std::vector<std::uint16_t> pending_release_;  // claimed ports to give back once unused (one entry per claim)
+  // Whether finished_ or pending_release_ holds anything: a segment then
+  // buries and settles around its receive (one test each way, not four).
+  bool housekeeping_ = false;
   std::uint64_t left_to_host_ = 0;
 };
 
