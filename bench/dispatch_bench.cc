@@ -562,6 +562,8 @@ const variant_ops facade_tcp_ops = ops_for<facade_tcp_instance>("facade");
 //
 // TCP: a receiver for an ESTABLISHED connection, following RFC 9293
 // §3.10.7.4 as layers/tcp.hpp does for the steps a data segment takes: the
+// 4-tuple looked up through the layer's one-entry cache of the last
+// connection found (4.3BSD-Reno's tcp_last_inpcb), then the hash table; the
 // acceptability test (four cases), SYN, the ACK checks of RFC 5961 §5.2 and
 // the window update (SND.WL1/WL2), text trimmed to the window, in-order
 // delivery, an ACK for every segment with the window field computed as the
@@ -722,11 +724,18 @@ class handwritten_instance {
       return;
     }
     const four_tuple tuple{{to, segment->destination_port()}, {from, segment->source_port()}};
+    // The layer's one-entry lookup cache (4.3BSD-Reno's tcp_last_inpcb),
+    // tried first: the last connection found, compared by its 4-tuple.
+    if (last_found_ != nullptr && last_found_->tuple == tuple) {
+      process(*last_found_, *segment);
+      return;
+    }
     const auto found = index_.find(tuple);
     if (found == index_.end()) {
       ++no_connection_;
       return;
     }
+    last_found_ = found->second;
     process(*found->second, *segment);
   }
 
@@ -887,6 +896,9 @@ class handwritten_instance {
   neighbour neighbour_{};
   std::uint16_t next_identification_ = 0;
   std::unordered_map<four_tuple, connection*, four_tuple_hash> index_;
+  // The last connection index_ found. This variant never removes or replaces
+  // a connection, so, unlike the layer's, the cache is never cleared.
+  connection* last_found_ = nullptr;
   std::unique_ptr<connection> connection_;
   std::uint64_t no_connection_ = 0;
   std::uint64_t other_state_ = 0;

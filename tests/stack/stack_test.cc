@@ -189,6 +189,41 @@ TEST_CASE("stack holds a reply until ARP resolves, then releases it") {
   CHECK(std::string_view(reinterpret_cast<const char*>(datagram->payload().data()), datagram->payload().size()) == "hello");
 }
 
+TEST_CASE("stack does not send to a link address past its ARP entry's lifetime") {
+  // ARP's lookup() tests the entry's address, that it is resolved and that
+  // it is fresh, in the send path itself (layers/arp.hpp): one lifetime
+  // (60 s, arp_default_policy) after it was learnt, the entry is stale to
+  // the nanosecond, and a reply is held while the peer is asked again.
+  virtual_clock clock;
+  test_stack s(scripted_device{}, clock_ref(clock), config());
+  auto& arp_layer = s.link().find<ARP<>::bound<test_stack::link_layer>>();
+  s.device().inbound.push_back(arp_request_for(our_ip));  // learnt now
+  s.process();
+  REQUIRE(s.device().sent.size() == 1);
+  clock.advance(60s - 1ns);
+  CHECK(arp_layer.lookup(peer_ip) == peer_mac);
+  s.device().inbound.push_back(udp_datagram(7, "fresh"));
+  s.process();
+  REQUIRE(s.device().sent.size() == 2);
+  CHECK(eth::view::checked(s.device().sent[1])->ethertype() == eth::ethertype::ipv4);
+  CHECK(eth::view::checked(s.device().sent[1])->destination() == peer_mac);
+
+  clock.advance(1ns);
+  CHECK_FALSE(arp_layer.lookup(peer_ip));
+  CHECK_FALSE(arp_layer.lookup(*ipv4_address::parse("10.9.0.99")));
+  s.device().inbound.push_back(udp_datagram(7, "stale"));
+  s.process();
+  REQUIRE(s.device().sent.size() == 3);
+  const auto asked = eth::view::checked(s.device().sent[2]);
+  REQUIRE(asked);
+  REQUIRE(asked->ethertype() == eth::ethertype::arp);
+  const auto request = arp::ethernet_ipv4_view::checked(asked->payload());
+  REQUIRE(request);
+  CHECK(request->operation() == arp::operation::request);
+  CHECK(request->target_protocol_address() == peer_ip);
+  CHECK(arp_layer.stats().requests_sent == 1);
+}
+
 TEST_CASE("stack retries ARP, then drops the held frame and counts it") {
   virtual_clock clock;
   test_stack s(scripted_device{}, clock_ref(clock), config());

@@ -138,7 +138,7 @@ class Ethernet<Args...>::bound {
     const auto up = context.push(*frame);
     const bool delivered = dispatch_by_key(
         uppers_, frame->ethertype(), [](auto& upper) { return std::remove_reference_t<decltype(upper)>::ethertype; },
-        [&](auto& upper) { upper.receive(up, frame->payload()); });
+        hand_over<decltype(up)>{up, frame->payload()});
     if (!delivered) [[unlikely]] ++stats_.unknown_ethertype;
   }
 
@@ -163,18 +163,21 @@ class Ethernet<Args...>::bound {
   template <class Hook = no_hook>
   [[gnu::always_inline]] bool send_ipv4(frame frame_to_send, ipv4_address next_hop, Hook&& hook = {}) {
     const auto& config = services().config();
+    const auto resolve = [&]() __attribute__((always_inline)) -> std::optional<mac_address> {
+      if (next_hop.is_broadcast() || next_hop == config.subnet_broadcast()) return mac_address::broadcast();
+      if (next_hop.is_multicast()) return multicast_mac(next_hop);
+      if constexpr (has_resolver) {
+        return resolver().lookup(next_hop);
+      } else {
+        return std::nullopt;
+      }
+    };
     std::optional<mac_address> resolved;
-    if (next_hop.is_broadcast() || next_hop == config.subnet_broadcast()) {
-      resolved = mac_address::broadcast();
-    } else if (next_hop.is_multicast()) {
-      resolved = multicast_mac(next_hop);
-    } else if constexpr (has_resolver) {
-      resolved = resolver().lookup(next_hop);
-    }
-    // Unresolved, the frame is held with a zero destination (ARP writes it).
-    const mac_address destination = resolved ? *resolved : mac_address{};
     bool hook_chose_destination = false;
     if constexpr (std::is_invocable_v<Hook&, eth::repr&>) {
+      resolved = resolve();
+      // Unresolved, the frame is held with a zero destination (ARP writes it).
+      const mac_address destination = resolved ? *resolved : mac_address{};
       eth::repr header{.destination = destination, .source = config.mac, .ethertype = eth::ethertype::ipv4};
       const mac_address before_hook = header.destination;
       apply_hook(hook, header);
@@ -183,13 +186,20 @@ class Ethernet<Args...>::bound {
     } else {
       // No hook sees the header: the same 14 bytes written straight into
       // the frame, without the repr (with its VLAN array) made in memory
-      // and copied from there (bench/RESULTS.md, "Dispatch").
+      // and copied from there (bench/RESULTS.md, "Dispatch"). The frame's
+      // bounds are taken before the resolution (the ARP entry's freshness
+      // asks the clock, a call that may change any memory, so the bounds
+      // IPv4 left known would be loaded and tested again after it) and
+      // before the header's byte stores (see IP's send). Resolving has no
+      // effect to order against the headroom test.
       if (frame_to_send->prepend(eth::header_size).empty()) {
         ++stats_.no_headroom;
         return false;
       }
-      // The frame's bounds read before the header's byte stores (see IP's send).
       const mutable_bytes whole_frame = frame_to_send->bytes();
+      resolved = resolve();
+      // Unresolved, the frame is held with a zero destination (ARP writes it).
+      const mac_address destination = resolved ? *resolved : mac_address{};
       eth::repr::emit_untagged(whole_frame.data(), destination, config.mac, eth::ethertype::ipv4);
       if (resolved) return transmit(whole_frame);
     }

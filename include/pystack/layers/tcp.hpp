@@ -2062,19 +2062,42 @@ class TCP<Args...>::bound {
   // `hook_outgoing(tcp::repr&)`), the header never leaves the function:
   // inlined, GCC keeps it in registers and folds what the policy left
   // constant (no options, the flags) as in code written for one header.
+  //
+  // A hook that can see a header (a client application's, through its
+  // function table, or a listener application's `hook_outgoing`) takes the
+  // way down out of line, in `send_control_hooked`: its header lives in
+  // memory, which made GCC give the whole flattened send_ack a stack
+  // canary and a larger frame, paid by every ACK of a hookless application
+  // too.
   template <std::invocable MakeHeader>
   [[gnu::always_inline]] void send_control(connection& c, MakeHeader&& make_header) {
     with_hook(c, [&](auto& hook) __attribute__((always_inline)) {
       decltype(auto) header = make_header();
-      frame f = services().allocate_frame();
-      if (!f) {
-        ++stats_.no_buffer;
-        return false;
+      if constexpr (hook_sees_headers<std::remove_cvref_t<decltype(hook)>>) {
+        return send_control_hooked(c, header, hook);
+      } else {
+        return send_control_frame(c, header, hook);
       }
-      const bool sent = emit(std::move(f), header, c.tuple_, hook);
-      if (sent) ++c.stats_.segments_sent;
-      return sent;
     });
+  }
+  template <class Hook>
+  static constexpr bool hook_sees_headers = std::is_invocable_v<Hook&, tcp::repr&> ||
+                                            std::is_invocable_v<Hook&, ipv4::repr&> ||
+                                            std::is_invocable_v<Hook&, eth::repr&>;
+  template <class Hook>
+  [[gnu::noinline, gnu::flatten]] bool send_control_hooked(connection& c, tcp::repr& header, Hook& hook) {
+    return send_control_frame(c, header, hook);
+  }
+  template <class Hook>
+  [[gnu::always_inline]] bool send_control_frame(connection& c, tcp::repr& header, Hook& hook) {
+    frame f = services().allocate_frame();
+    if (!f) {
+      ++stats_.no_buffer;
+      return false;
+    }
+    const bool sent = emit(std::move(f), header, c.tuple_, hook);
+    if (sent) ++c.stats_.segments_sent;
+    return sent;
   }
 
   // RFC 9293 §3.10.7.1: the answer to a segment for no connection.

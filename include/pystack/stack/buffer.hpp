@@ -31,7 +31,7 @@ class frame_buffer {
 
   // Empties the buffer and leaves `headroom` bytes in front.
   void reset(std::size_t headroom) noexcept {
-    head_ = tail_ = headroom < capacity ? headroom : capacity;
+    head_ = tail_ = static_cast<offset>(headroom < capacity ? headroom : capacity);
   }
 
   std::size_t headroom() const noexcept { return head_; }
@@ -42,7 +42,7 @@ class frame_buffer {
   // span when there is not that much headroom (the frame is unchanged).
   [[nodiscard]] mutable_bytes prepend(std::size_t n) noexcept {
     if (n > head_) return {};
-    head_ -= n;
+    head_ -= static_cast<offset>(n);
     return mutable_bytes(storage_.data() + head_, n);
   }
 
@@ -51,20 +51,30 @@ class frame_buffer {
   [[nodiscard]] mutable_bytes append(std::size_t n) noexcept {
     if (n > tailroom()) return {};
     const std::size_t at = tail_;
-    tail_ += n;
+    tail_ += static_cast<offset>(n);
     return mutable_bytes(storage_.data() + at, n);
   }
 
   // Drops `n` bytes from the back (a hook that shortened a payload).
-  void trim(std::size_t n) noexcept { tail_ = n < size() ? tail_ - n : head_; }
+  void trim(std::size_t n) noexcept { tail_ = n < size() ? static_cast<offset>(tail_ - n) : head_; }
 
   mutable_bytes bytes() noexcept { return mutable_bytes(storage_.data() + head_, size()); }
   bytes_view bytes() const noexcept { return bytes_view(storage_.data() + head_, size()); }
 
  private:
+  // The bounds as 32-bit offsets, not std::size_t: the layers' counters
+  // are std::uint64_t, the same type to GCC's type-based alias analysis as
+  // std::size_t, so every `++stats_.x` between two prepends made it load
+  // the bounds again and test them at run time. As a type of their own
+  // among the send path's stores, the bounds a fresh frame starts with
+  // stay known through the whole way down (a frame's headers then go to
+  // fixed offsets and the prepends' headroom tests fold away when the
+  // header sizes are constants too).
+  using offset = std::uint32_t;
+  static_assert(capacity <= UINT32_MAX);
   alignas(64) std::array<byte, capacity> storage_;
-  std::size_t head_ = 0;
-  std::size_t tail_ = 0;
+  offset head_ = 0;
+  offset tail_ = 0;
 };
 
 // An interface's MTU when a stack can use it: at least IPv4's 68 (RFC 791
