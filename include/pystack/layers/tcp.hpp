@@ -566,6 +566,11 @@ class TCP<Args...>::bound {
       return std::get<shared_app_index<T>()>(listeners_).app;
     }
   }
+  // A listener's entry (the runtime facade sets its run-time listener's).
+  template <class L>
+  detail::tcp_listener<L>& listener() noexcept {
+    return std::get<detail::tcp_listener<L>>(listeners_);
+  }
   auto& services() noexcept { return lower_.services(); }
   const tcp_stats& stats() const noexcept { return stats_; }
   policy& current_policy() noexcept { return policy_; }

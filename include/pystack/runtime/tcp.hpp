@@ -191,31 +191,22 @@ class tcp_router {
   ~tcp_router() = default;
 };
 
-// The adapter that is handing a segment to its static layer on this thread.
+// The adapter whose run-time listener has just accepted a SYN on this
+// thread: set by `accepts` (below) and taken by the passive proxy the static
+// layer then makes, so no segment has a scope to set and restore.
 inline tcp_router*& current_router() noexcept {
   thread_local tcp_router* router = nullptr;
   return router;
 }
-
-class router_scope {
- public:
-  explicit router_scope(tcp_router* router) noexcept : previous_(current_router()) { current_router() = router; }
-  ~router_scope() { current_router() = previous_; }
-  router_scope(const router_scope&) = delete;
-  router_scope& operator=(const router_scope&) = delete;
-
- private:
-  tcp_router* previous_;
-};
 
 }  // namespace detail
 
 // The application the static layer sees for each runtime connection.
 class tcp_proxy {
  public:
-  // A passive connection's: made by the static layer in its listener, while
-  // the adapter delivering the SYN is the current router.
-  tcp_proxy() : router_(detail::current_router()) {
+  // A passive connection's: made by the static layer in its listener, right
+  // after the run-time listener's `accepts` named its adapter.
+  tcp_proxy() : router_(std::exchange(detail::current_router(), nullptr)) {
     if (router_ != nullptr) router_->proxy_made(*this);
   }
   // An active connection's.
@@ -334,11 +325,14 @@ struct tcp_listener<runtime::any_port_listener> {
   static constexpr bool shared = false;
   static constexpr bool runtime_keyed = true;
   using application = runtime::tcp_proxy;
+  // Set by the adapter that owns the static layer (runtime::basic_tcp_layer).
+  runtime::detail::tcp_router* router = nullptr;
   bool accepts(std::uint16_t p) const noexcept {
-    runtime::detail::tcp_router* router = runtime::detail::current_router();
     if (router == nullptr) return false;
     runtime::tcp_handler* listener = router->listener_for(p);
-    return listener != nullptr && listener->tcp_can_accept();
+    if (listener == nullptr || !listener->tcp_can_accept()) return false;
+    runtime::detail::current_router() = router;  // for the proxy made next
+    return true;
   }
 };
 }  // namespace pystack::detail
@@ -352,9 +346,12 @@ class basic_tcp_layer : public layer, public tcp_service, private detail::tcp_ro
   using lower_type = direct_lower<basic_ip_layer<>>;
   using static_layer = typename TCP<Session<Policy>, any_port_listener>::template bound<lower_type>;
 
-  basic_tcp_layer() : layer("TCP"), lower_(*this), tcp_(lower_) {}
+  basic_tcp_layer() : layer("TCP"), lower_(*this), tcp_(lower_) {
+    tcp_.template listener<any_port_listener>().router = router();
+  }
   ~basic_tcp_layer() override {
     detach();
+    if (detail::current_router() == router()) detail::current_router() = nullptr;
     // The static layer (destroyed next) frees the passive proxies; they must
     // not call back into this half-destroyed adapter.
     for (tcp_proxy* p : proxies_) p->router_ = nullptr;
@@ -382,7 +379,6 @@ class basic_tcp_layer : public layer, public tcp_service, private detail::tcp_ro
       ++left_to_host_;
       return;
     }
-    const detail::router_scope scope(router());
     if (housekeeping_) [[unlikely]]
       bury();
     tcp_.receive(context, payload);
@@ -391,14 +387,12 @@ class basic_tcp_layer : public layer, public tcp_service, private detail::tcp_ro
   }
   void start() override { tcp_.start(); }
   void stop() override {
-    const detail::router_scope scope(router());
     tcp_.stop();
     for (const auto& [port, listener] : listeners_) listener->tcp_stopping();
   }
   bool idle() const override { return tcp_.idle(); }
   std::optional<instant> next_deadline() const override { return tcp_.next_deadline(); }
   void on_timer(instant now) override {
-    const detail::router_scope scope(router());
     bury();
     tcp_.on_timer(now);
     settle_claims();  // TIME-WAIT may have ended
@@ -407,7 +401,6 @@ class basic_tcp_layer : public layer, public tcp_service, private detail::tcp_ro
   // ---- tcp_service ----
   expected<connection_id, tcp_error> tcp_connect(ipv4_address address, std::uint16_t port,
                                                  tcp_handler& handler) override {
-    const detail::router_scope scope(router());
     bury();
     auto proxy = std::make_unique<tcp_proxy>(static_cast<detail::tcp_router&>(*this), handler);
     // On a shared address the local port is claimed from the kernel before
@@ -447,17 +440,14 @@ class basic_tcp_layer : public layer, public tcp_service, private detail::tcp_ro
     settle_claims();
   }
   expected<std::size_t, tcp_error> tcp_send(connection_id id, bytes_view data) override {
-    const detail::router_scope scope(router());
     return tcp_.send(id, data);
   }
   expected<void, tcp_error> tcp_close(connection_id id) override {
-    const detail::router_scope scope(router());
     auto closed = tcp_.close(id);
     settle_claims();
     return closed;
   }
   expected<void, tcp_error> tcp_abort(connection_id id) override {
-    const detail::router_scope scope(router());
     auto aborted = tcp_.abort(id);
     settle_claims();
     return aborted;
@@ -493,7 +483,6 @@ class basic_tcp_layer : public layer, public tcp_service, private detail::tcp_ro
         }
       }
     }
-    const detail::router_scope scope(router());
     for (const connection_id id : orphaned) static_cast<void>(tcp_.abort(id));
     settle_claims();
   }
