@@ -371,7 +371,18 @@ class basic_tcp_layer : public layer, public tcp_service, private detail::tcp_ro
     }
     receive_on_ipv4(ipv4_context(set.timestamp(), *set.ethernet(), *set.ip()), payload);
   }
+  // Without a kernel guard, host sockets or anything waiting, the static
+  // layer's receive is the last call (a jump): no claim can need giving back
+  // after it (without a guard, giving back is a no-op; a proxy finished
+  // during it is buried at the next call, as on the other path).
   void receive_on_ipv4(const ipv4_context& context, bytes_view payload) override {
+    if (host_sockets_ || guard_ || housekeeping_) [[unlikely]] {
+      receive_with_housekeeping(context, payload);
+      return;
+    }
+    tcp_.receive(context, payload);
+  }
+  [[gnu::noinline]] void receive_with_housekeeping(const ipv4_context& context, bytes_view payload) {
     // On an address shared with the host, a port that is not ours is the
     // host's: its kernel answers there (and may have connections there),
     // so the static layer must not answer for it (no RST, §3.10.7.1).
