@@ -184,7 +184,11 @@ class stack_services {
   buffer_pool& pool() noexcept { return *pool_; }
   // A frame with room in front for every header a runtime stack can have.
   // Not virtual: every segment or datagram sent takes one.
-  [[gnu::always_inline]] frame allocate_frame() noexcept { return pool_->acquire(headroom_); }
+  [[gnu::always_inline]] frame allocate_frame() noexcept {
+    const std::size_t headroom = headroom_;
+    if (headroom > frame_buffer::capacity) __builtin_unreachable();  // use_pool clamps it
+    return pool_->acquire(headroom);
+  }
   // Runs `command` where the stack's state may be touched: inline on the
   // loop thread (or when no loop runs), else as a command queued to the loop,
   // waiting until it has run. An exception it throws reaches the caller.
@@ -210,7 +214,7 @@ class stack_services {
   // What pool() and allocate_frame() use: `pool`, frames with `headroom` in front.
   void use_pool(buffer_pool& pool, std::size_t headroom) noexcept {
     pool_ = &pool;
-    headroom_ = headroom;
+    headroom_ = headroom < frame_buffer::capacity ? headroom : frame_buffer::capacity;
   }
 
  private:
