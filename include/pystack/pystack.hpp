@@ -38,13 +38,16 @@
 // chooses per packet, so replacing a built-in layer needs nothing more.
 // Measured (bench/RESULTS.md, "Dispatch"): a UDP datagram costs the facade
 // 1.47x the hand-written code's instructions (3.2x with a virtual call and a
-// header_set per layer); a TCP segment with its ACK about 675 more than
-// the static stack (2026-12-04): ~160 in the application's virtual callbacks and hooks
-// (hook_incoming, three hook_outgoing, packet_received), which the
-// original's API makes overridable and so always called; ~190 in the erased
-// hops left (into a TCP layer whose policy is chosen at run time, and from
-// IPv4 down to the link's device-erased static stack); ~110 in the static
-// TCP layer's own code, which serves run-time listeners through a proxy.
+// header_set per layer); a TCP segment with its ACK 1.85x, about 424 more
+// than the static stack (2026-12-04). Callbacks that do nothing by default
+// and that the application's class does not override (hook_incoming, the
+// three hook_outgoing) are not called: registration learns them from the
+// application's static type (TCPApplication::learn_static_type), and the
+// ACK of an application without hooks goes down as the static stack's does.
+// What is left is mostly function boundaries the static stack does not have
+// (into a TCP layer whose policy is chosen at run time, from IPv4 down to the
+// link's device-erased static stack, the application's virtual
+// packet_received) and code GCC leaves out of line in this larger unit.
 //
 // No singleton: each PyStack owns its device, layers and loop, and several
 // live in one process (tests run two over an in-process link).
@@ -76,6 +79,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <concepts>
 #include <memory>
 #include <optional>
 #include <string>
@@ -160,15 +164,19 @@ class PyStack {
   // ---- applications ----
 
   // Gives the application this stack's TCP layer; it then connects, or
-  // binds and accepts.
-  expected<void, runtime::error> register_tcp_application(TCPApplication& app) {
+  // binds and accepts. With its class: callbacks the class does not
+  // override are not called (TCPApplication::learn_static_type).
+  template <std::derived_from<TCPApplication> App>
+  expected<void, runtime::error> register_tcp_application(App& app) {
     if (status_) return *status_;
     return tcp_->register_layer(app);
   }
 
   // Gives the application this stack's UDP layer; it takes a port with
-  // bind() or connect() (or its first send).
-  expected<void, runtime::error> register_udp_application(UDPApplication& app) {
+  // bind() or connect() (or its first send). With its class: callbacks the
+  // class does not override are not called (UDPApplication::learn_static_type).
+  template <std::derived_from<UDPApplication> App>
+  expected<void, runtime::error> register_udp_application(App& app) {
     if (status_) return *status_;
     return udp_.register_layer(app);
   }
@@ -252,6 +260,14 @@ class PyStack {
   // application), under its key. A layer with the key of a built-in one
   // (a custom IP, a custom UDP) replaces it: the built-in one is
   // unregistered first, and the new one takes its place.
+  // The same, knowing the layer's class (runtime::layer::register_layer's template).
+  template <class Upper>
+    requires(std::is_base_of_v<runtime::layer, Upper> && !std::is_same_v<Upper, runtime::layer>)
+  expected<void, runtime::error> register_layer(Upper& upper) {
+    if (status_) return *status_;
+    runtime::learn_static_type(*eth_, upper);
+    return register_layer(static_cast<runtime::layer&>(upper));
+  }
   expected<void, runtime::error> register_layer(runtime::layer& upper) {
     if (status_) return *status_;
     runtime::layer* lower = nullptr;

@@ -427,3 +427,53 @@ TEST_CASE("a PyStack on an interface that does not exist reports it") {
   CHECK_FALSE(kept.is_udp_port_free(1234));
   kept.stop();  // harmless
 }
+
+namespace {
+// Sees the TTL of what it receives, and marks what it sends (TTL 7).
+class marking_udp_app : public UDPApplication {
+ public:
+  ~marking_udp_app() override { static_cast<void>(close()); }
+  std::atomic<int> incoming{0};
+  std::atomic<int> last_ttl{0};
+
+ protected:
+  void hook_incoming(bytes_view, const runtime::header_set& headers) override {
+    if (headers.ip()) last_ttl = headers.ip()->ttl();
+    ++incoming;
+  }
+  void hook_outgoing(ipv4::repr& header) override { header.ttl = 7; }
+};
+}  // namespace
+
+TEST_CASE("a UDP application's overridden hooks are called however it was registered") {
+  two_stacks s;
+  marking_udp_app by_type;
+  marking_udp_app by_base;
+  UDPApplication plain;  // overrides nothing: its datagrams go out as made
+  UDPApplication& base = by_base;
+  REQUIRE(s.server.register_udp_application(by_type));
+  REQUIRE(s.client.register_udp_application(base));
+  REQUIRE(s.client.register_udp_application(plain));
+  REQUIRE(by_type.bind(9001));
+  REQUIRE(by_base.bind(9002));
+  REQUIRE(s.server.run(false));
+  REQUIRE(s.client.run(false));
+
+  REQUIRE(by_base.send_packet_to(std::string_view("from base"), server_ip, 9001));
+  REQUIRE(by_type.fetch_data(0, 5s));
+  CHECK(by_type.incoming == 1);
+  CHECK(by_type.last_ttl == 7);  // by_base's hook_outgoing ran
+
+  REQUIRE(by_type.send_packet_to(std::string_view("from type"), client_ip, 9002));
+  REQUIRE(by_base.fetch_data(0, 5s));
+  CHECK(by_base.incoming == 1);
+  CHECK(by_base.last_ttl == 7);  // by_type's hook_outgoing ran
+
+  REQUIRE(plain.send_packet_to(std::string_view("plain"), server_ip, 9001));
+  REQUIRE(by_type.fetch_data(0, 5s));
+  CHECK(by_type.incoming == 2);
+  CHECK(by_type.last_ttl == 64);
+
+  s.client.stop();
+  s.server.stop();
+}

@@ -437,3 +437,123 @@ TEST_CASE("peer_closed tells a shared server which client finished, and closing 
   CHECK(server.closed_reason == static_cast<int>(close_reason::closed));
   CHECK(server.connection_count() == 0);
 }
+
+namespace {
+// Counts every callback that does nothing by default, and marks what it
+// sends (IPv4 TTL 7) so that the peer can tell the rewrite happened.
+class hooking_server : public TCPApplication {
+ public:
+  ~hooking_server() override { release(); }
+  std::atomic<int> incoming{0}, outgoing_tcp{0}, outgoing_ipv4{0}, outgoing_eth{0};
+
+  void hook_outgoing(tcp::repr&) override { ++outgoing_tcp; }
+  void hook_outgoing(ipv4::repr& header) override {
+    ++outgoing_ipv4;
+    header.ttl = 7;
+  }
+  void hook_outgoing(eth::repr&) override { ++outgoing_eth; }
+
+ protected:
+  void hook_incoming(bytes_view, const runtime::header_set&) override { ++incoming; }
+};
+
+// Overrides one hook only; the others are its base's.
+class ttl_server : public TCPApplication {
+ public:
+  ~ttl_server() override { release(); }
+  std::atomic<int> outgoing_ipv4{0};
+  void hook_outgoing(ipv4::repr& header) override {
+    ++outgoing_ipv4;
+    header.ttl = 7;
+  }
+  using TCPApplication::hook_outgoing;
+};
+// Its hook comes from the class between.
+class derived_ttl_server final : public ttl_server {};
+
+// Sees the TTL of what the server sends.
+class ttl_watcher : public TCPApplication {
+ public:
+  ~ttl_watcher() override { release(); }
+  std::atomic<int> segments{0}, ttl_7{0};
+
+ protected:
+  void hook_incoming(bytes_view, const runtime::header_set& headers) override {
+    ++segments;
+    if (headers.ip() && headers.ip()->ttl() == 7) ++ttl_7;
+  }
+};
+
+// Connects a watcher to `port` on the server, sends, and waits for the data.
+void exchange(two_stacks& s, TCPApplication& server, std::uint16_t port, ttl_watcher& client) {
+  REQUIRE(server.bind(port));
+  server.listen(5);
+  REQUIRE(s.client.register_tcp_application(client));
+  REQUIRE(client.connect(server_ip, port, 5s));
+  REQUIRE(client.send_packet(std::string_view("ping")));
+  CHECK(read_all(server, 4) == "ping");
+  REQUIRE(server.send_packet(std::string_view("pong"), *server.lastclient()));
+  CHECK(read_all(client, 4) == "pong");
+}
+using callback = runtime::tcp_handler::callback;
+
+// A hooking_server gets every call, and what its hook rewrote goes out so.
+void every_call_made(two_stacks& s, hooking_server& server, std::uint16_t port) {
+  CHECK(server.calls(callback::incoming));
+  CHECK(server.calls(callback::outgoing_tcp));
+  CHECK(server.calls_hook_outgoing());
+  ttl_watcher client;
+  exchange(s, server, port, client);
+  CHECK(server.incoming >= 3);  // ACK of the handshake, data, ACK
+  CHECK(server.outgoing_tcp >= 2);
+  CHECK(server.outgoing_ipv4 == server.outgoing_tcp);
+  CHECK(server.outgoing_eth == server.outgoing_tcp);
+  CHECK(client.ttl_7 >= 2);
+  CHECK(client.ttl_7 == client.segments);  // every segment from the server was rewritten
+}
+}  // namespace
+
+TEST_CASE("callbacks an application's class overrides are called, those it does not are skipped") {
+  two_stacks s;
+
+  SECTION("overridden in the class itself") {
+    hooking_server server;
+    REQUIRE(s.server.register_tcp_application(server));
+    every_call_made(s, server, 8400);
+  }
+  SECTION("one hook, overridden in a class between") {
+    derived_ttl_server server;
+    REQUIRE(s.server.register_tcp_application(server));
+    CHECK_FALSE(server.calls(callback::incoming));
+    CHECK_FALSE(server.calls(callback::outgoing_tcp));
+    CHECK(server.calls(callback::outgoing_ipv4));
+    CHECK_FALSE(server.calls(callback::outgoing_eth));
+    CHECK(server.calls_hook_outgoing());
+    ttl_watcher client;
+    exchange(s, server, 8401, client);
+    CHECK(server.outgoing_ipv4 >= 2);
+    CHECK(client.ttl_7 >= 2);
+    CHECK(client.ttl_7 == client.segments);
+  }
+  SECTION("registered through a reference to its base class") {
+    hooking_server server;
+    TCPApplication& base = server;
+    REQUIRE(s.server.register_tcp_application(base));
+    every_call_made(s, server, 8402);
+  }
+  SECTION("registered through the layer interface") {
+    hooking_server server;
+    REQUIRE(s.server.register_layer(static_cast<runtime::layer&>(server)));
+    every_call_made(s, server, 8403);
+  }
+  SECTION("nothing overridden: nothing called, nothing rewritten") {
+    TCPApplication server;
+    REQUIRE(s.server.register_tcp_application(server));
+    CHECK_FALSE(server.calls(callback::incoming));
+    CHECK_FALSE(server.calls_hook_outgoing());
+    ttl_watcher client;
+    exchange(s, server, 8404, client);
+    CHECK(client.segments >= 2);
+    CHECK(client.ttl_7 == 0);
+  }
+}

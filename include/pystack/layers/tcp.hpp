@@ -566,6 +566,11 @@ class TCP<Args...>::bound {
       return std::get<shared_app_index<T>()>(listeners_).app;
     }
   }
+  // A listener's entry (the runtime facade sets its run-time listener's).
+  template <class L>
+  detail::tcp_listener<L>& listener() noexcept {
+    return std::get<detail::tcp_listener<L>>(listeners_);
+  }
   auto& services() noexcept { return lower_.services(); }
   const tcp_stats& stats() const noexcept { return stats_; }
   policy& current_policy() noexcept { return policy_; }
@@ -966,7 +971,23 @@ class TCP<Args...>::bound {
     bool had_app = false;
     with_app(c, [&](auto& app) {
       had_app = true;
-      detail::tcp_outgoing_hook<std::remove_reference_t<decltype(app)>> hook{&app};
+      using hook_type = detail::tcp_outgoing_hook<std::remove_reference_t<decltype(app)>>;
+      // An application that can say it has no hook now (the facade's) is
+      // sent for without one; with one, out of line (a second copy inline
+      // made the flattened send_ack too large for GCC to inline the rest).
+      if constexpr (requires { app.wants_hook_outgoing(); }) {
+        if (!app.wants_hook_outgoing()) [[likely]] {
+          no_hook none;
+          result = f(none);
+        } else {
+          result = [&]() __attribute__((noinline)) {
+            hook_type hook{&app};
+            return f(hook);
+          }();
+        }
+        return;
+      }
+      hook_type hook{&app};
       result = f(hook);
     });
     if (!had_app) {
@@ -2122,11 +2143,23 @@ class TCP<Args...>::bound {
       ++stats_.no_headroom;
       return false;
     }
-    ipv4::repr ip = lower_.make_header(tuple.remote.address, tcp::ip_protocol);
-    ip.source = tuple.local.address;
-    header.emit(f->bytes(), ip.source, ip.final_destination());
-    ++stats_.segments_sent;
-    if (!lower_.send(std::move(f), ip, hook)) {
+    auto finish = [&](ipv4::repr& ip) __attribute__((always_inline)) {
+      ip.source = tuple.local.address;
+      header.emit(f->bytes(), ip.source, ip.final_destination());
+      ++stats_.segments_sent;
+    };
+    bool sent;
+    if constexpr (requires { lower_.make_and_send(f, tuple.remote.address, tcp::ip_protocol, finish, hook); }) {
+      // A lower that makes the IPv4 header, has it finished and sends it in
+      // one call (runtime/adapters.hpp's direct_lower), so that the header's
+      // constant fields reach the IPv4 emit as constants.
+      sent = lower_.make_and_send(f, tuple.remote.address, tcp::ip_protocol, finish, hook);
+    } else {
+      ipv4::repr ip = lower_.make_header(tuple.remote.address, tcp::ip_protocol);
+      finish(ip);
+      sent = lower_.send(std::move(f), ip, hook);
+    }
+    if (!sent) {
       ++stats_.send_failures;
       return false;
     }

@@ -270,9 +270,14 @@ class dynamic_lower {
   }
 
   template <class Hook = no_hook>
-  bool send_ipv4(frame datagram, ipv4_address next_hop, Hook&& hook = {}) {
+  [[gnu::always_inline]] bool send_ipv4(frame datagram, ipv4_address next_hop, Hook&& hook = {}) {
     layer* below = owner_.lower();
-    return below != nullptr && below->send_ipv4(std::move(datagram), next_hop, erase_hook(hook));
+    if (below == nullptr) return false;
+    if constexpr (std::is_same_v<std::remove_cvref_t<Hook>, no_hook>) {
+      return below->send_ipv4_plain(std::move(datagram), next_hop);
+    } else {
+      return below->send_ipv4(std::move(datagram), next_hop, erase_hook(hook));
+    }
   }
 
   ipv4::repr make_header(ipv4_address destination, std::uint8_t protocol) {
@@ -315,6 +320,30 @@ class direct_lower : public dynamic_lower {
   bool send(frame datagram, ipv4::repr header, Hook&& hook = {}) {
     Direct* below = direct();
     if (below == nullptr) return dynamic_lower::send(std::move(datagram), header, hook);
+    return send_through(*below, std::move(datagram), header, hook);
+  }
+  using dynamic_lower::send;
+
+  // make_header, then `finish(header)` (the transport emits its own header
+  // for it), then send, with one test of the lower: the header the IPv4
+  // layer made reaches its emit with its constant fields known, as in a
+  // static stack (layers/tcp.hpp's emit uses this when its lower has it).
+  template <class Finish, class Hook>
+  [[gnu::always_inline]] bool make_and_send(frame& datagram, ipv4_address destination, std::uint8_t protocol,
+                                            Finish&& finish, Hook& hook) {
+    if (Direct* below = direct()) [[likely]] {
+      ipv4::repr header = below->static_implementation().make_header(destination, protocol);
+      finish(header);
+      return send_through(*below, std::move(datagram), header, hook);
+    }
+    ipv4::repr header = dynamic_lower::make_header(destination, protocol);
+    finish(header);
+    return dynamic_lower::send(std::move(datagram), header, hook);
+  }
+
+ private:
+  template <class Hook>
+  [[gnu::always_inline]] static bool send_through(Direct& below, frame datagram, ipv4::repr header, Hook& hook) {
     if constexpr (std::is_invocable_v<Hook&, ipv4::repr&>) {
       // The IPv4 layer corrects the transport checksum when a hook moved the
       // addresses, which it finds out by walking the options of the header
@@ -327,17 +356,22 @@ class direct_lower : public dynamic_lower {
       hook(hooked);
       if (hooked.options_length == 0 && header.options_length == 0 && hooked.source == header.source &&
           hooked.destination == header.destination) {
-        return below->static_implementation().send(std::move(datagram), hooked, hook_without_ipv4<Hook>{hook});
+        return below.static_implementation().send(std::move(datagram), hooked, hook_without_ipv4<Hook>{hook});
       }
-      return below->static_implementation().send(std::move(datagram), header,
+      return below.static_implementation().send(std::move(datagram), header,
                                                  hook_replaying_ipv4<Hook>{hook, hooked});
     } else {
-      return below->static_implementation().send(std::move(datagram), header, hook);
+      if (header.options_length == 0) [[likely]] {
+        // The header made again without options: the IPv4 layer's emit and
+        // checksum then compile for a header of fixed size, as in a static
+        // stack, where make_header and send are inlined together (here the
+        // header may also come from a lower called virtually).
+        return below.static_implementation().send(std::move(datagram), without_options(header), hook);
+      }
+      return below.static_implementation().send(std::move(datagram), header, hook);
     }
   }
-  using dynamic_lower::send;
 
- private:
   // `Hook` for every header but IPv4's.
   template <class Hook>
   struct hook_without_ipv4 {
@@ -360,6 +394,20 @@ class direct_lower : public dynamic_lower {
       hook(header);
     }
   };
+
+  static ipv4::repr without_options(const ipv4::repr& h) noexcept {
+    return ipv4::repr{.dscp = h.dscp,
+                      .ecn = h.ecn,
+                      .identification = h.identification,
+                      .reserved_flag = h.reserved_flag,
+                      .dont_fragment = h.dont_fragment,
+                      .more_fragments = h.more_fragments,
+                      .fragment_offset = h.fragment_offset,
+                      .ttl = h.ttl,
+                      .protocol = h.protocol,
+                      .source = h.source,
+                      .destination = h.destination};
+  }
 
   Direct* direct() noexcept {
     layer* below = owner().lower();

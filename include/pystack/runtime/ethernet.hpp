@@ -108,6 +108,7 @@ class link_backend {
   virtual bool send_frame(frame_buffer& f, mac_address destination, std::uint16_t ethertype,
                           const outgoing_hook& hook) = 0;
   virtual bool send_ipv4(frame&& datagram, ipv4_address next_hop, const outgoing_hook& hook) = 0;
+  virtual bool send_ipv4_unhooked(frame&& datagram, ipv4_address next_hop) = 0;
   virtual void start_layers() = 0;
   virtual void stop_layers() = 0;
   virtual bool idle() const = 0;
@@ -158,8 +159,22 @@ class link_backend_for final : public link_backend {
                   const outgoing_hook& hook) override {
     return stack_.link().send(f, destination, ethertype, hook);
   }
-  bool send_ipv4(frame&& datagram, ipv4_address next_hop, const outgoing_hook& hook) override {
+  // Flattened: the ARP look-up (by name, runtime/adapters.hpp), the header
+  // and the device's send compile into this one function, as in the static
+  // stack's inlined send path.
+  // Without a hook (an application with no hook_outgoing) the Ethernet
+  // layer skips what it does for one (the destination compared before and after).
+  [[gnu::flatten]] bool send_ipv4(frame&& datagram, ipv4_address next_hop, const outgoing_hook& hook) override {
+    if (hook.empty()) return send_ipv4_unhooked(std::move(datagram), next_hop);
     return stack_.link().send_ipv4(std::move(datagram), next_hop, hook);
+  }
+  bool send_ipv4_unhooked(frame&& datagram, ipv4_address next_hop) override {
+    return send_ipv4_plain(this, std::move(datagram), next_hop);
+  }
+  // The same as a plain function (layer::set_ipv4_sink): the IPv4 layer
+  // above reaches it in one indirect call, not two virtual ones.
+  [[gnu::flatten]] static bool send_ipv4_plain(void* self, frame&& datagram, ipv4_address next_hop) {
+    return static_cast<link_backend_for*>(self)->stack_.link().send_ipv4(std::move(datagram), next_hop, no_hook{});
   }
   void start_layers() override { stack_.link().start(); }
   void stop_layers() override { stack_.link().stop(); }
@@ -199,9 +214,9 @@ class basic_ethernet_layer : public layer, public stack_services {
   basic_ethernet_layer(Device device, const interface_config& config, Clock clock = {}, stack_options options = {})
       : layer("Ether"),
         backend_(std::make_unique<detail::link_backend_for<description, Device, Clock>>(
-            std::move(device), std::move(clock), config, options)),
-        pool_(&backend_->pool()),
-        headroom_(backend_->headroom()) {
+            std::move(device), std::move(clock), config, options)) {
+    // The static stack's pool, used without a virtual call.
+    use_pool(backend_->pool(), backend_->headroom());
     // The static stack's own configuration, which lives as long as it does
     // (set_config assigns to the same object).
     use_config(std::as_const(*backend_).config());
@@ -209,6 +224,10 @@ class basic_ethernet_layer : public layer, public stack_services {
     const auto clock_of_stack = backend_->clock();
     use_clock(clock_of_stack.read, clock_of_stack.clock);
     set_own_services(*this);
+    // Datagrams without hook go straight to the backend's flattened send
+    // (send_ipv4_unhooked below is final and does the same).
+    using backend_type = detail::link_backend_for<description, Device, Clock>;
+    set_ipv4_sink(&backend_type::send_ipv4_plain, static_cast<backend_type*>(backend_.get()));
     backend_->uppers().on_start(&loop_started, this);
   }
 
@@ -245,15 +264,15 @@ class basic_ethernet_layer : public layer, public stack_services {
   bool send_ipv4(frame datagram, ipv4_address next_hop, const outgoing_hook& hook) override {
     return backend_->send_ipv4(std::move(datagram), next_hop, hook);
   }
+  bool send_ipv4_unhooked(frame datagram, ipv4_address next_hop) final {
+    return backend_->send_ipv4_unhooked(std::move(datagram), next_hop);
+  }
   bool idle() const override { return backend_->idle(); }
   std::optional<instant> next_deadline() const override { return backend_->next_event(); }
 
   // ---- stack_services ----
   // config() and now() are stack_services' (set at construction).
-  buffer_pool& pool() noexcept override { return *pool_; }
-  // The static stack's allocate_frame, without the virtual call: a TCP
-  // segment or a UDP datagram sent takes one.
-  frame allocate_frame() noexcept override { return pool_->acquire(headroom_); }
+  // pool() and allocate_frame() are stack_services' (use_pool, at construction).
   bool in_stack_context() const noexcept override {
     return detail::executing_stack() == this || !active_.load(std::memory_order_acquire);
   }
@@ -438,8 +457,6 @@ class basic_ethernet_layer : public layer, public stack_services {
   }
 
   std::unique_ptr<detail::link_backend> backend_;
-  buffer_pool* pool_;  // the static stack's, read without a virtual call
-  std::size_t headroom_;
   mutable std::mutex state_mutex_;
   std::condition_variable state_changed_;
   std::atomic<bool> active_{false};

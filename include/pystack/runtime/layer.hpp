@@ -55,6 +55,7 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <typeinfo>
 #include <utility>
 #include <vector>
 
@@ -179,9 +180,15 @@ class stack_services {
   // Not virtual either: one call to the clock the implementation gave
   // (use_clock), read by TCP and ARP several times per segment.
   instant now() const noexcept { return read_clock_(clock_); }
-  virtual buffer_pool& pool() noexcept = 0;
+  // Not virtual: the pool the implementation gave (use_pool).
+  buffer_pool& pool() noexcept { return *pool_; }
   // A frame with room in front for every header a runtime stack can have.
-  virtual frame allocate_frame() noexcept = 0;
+  // Not virtual: every segment or datagram sent takes one.
+  [[gnu::always_inline]] frame allocate_frame() noexcept {
+    const std::size_t headroom = headroom_;
+    if (headroom > frame_buffer::capacity) __builtin_unreachable();  // use_pool clamps it
+    return pool_->acquire(headroom);
+  }
   // Runs `command` where the stack's state may be touched: inline on the
   // loop thread (or when no loop runs), else as a command queued to the loop,
   // waiting until it has run. An exception it throws reaches the caller.
@@ -204,8 +211,15 @@ class stack_services {
     read_clock_ = read;
     clock_ = clock;
   }
+  // What pool() and allocate_frame() use: `pool`, frames with `headroom` in front.
+  void use_pool(buffer_pool& pool, std::size_t headroom) noexcept {
+    pool_ = &pool;
+    headroom_ = headroom < frame_buffer::capacity ? headroom : frame_buffer::capacity;
+  }
 
  private:
+  buffer_pool* pool_ = nullptr;
+  std::size_t headroom_ = 0;
   const interface_config* config_ = nullptr;
   instant (*read_clock_)(const void*) noexcept = [](const void*) noexcept { return instant{}; };
   const void* clock_ = nullptr;
@@ -230,9 +244,10 @@ auto in_stack(stack_services& services, F&& f) -> std::invoke_result_t<F&> {
 // at once.
 class detached_services final : public stack_services {
  public:
-  detached_services() : pool_(0) { use_config(config_); }
-  buffer_pool& pool() noexcept override { return pool_; }
-  frame allocate_frame() noexcept override { return pool_.acquire(0); }
+  detached_services() : pool_(0) {
+    use_config(config_);
+    use_pool(pool_, 0);
+  }
   void call(command_ref command) override { command(); }
   bool in_stack_context() const noexcept override { return true; }
 
@@ -249,6 +264,54 @@ template <class Adapter>
 const void* adapter_kind() noexcept {
   static constexpr char kind = 0;
   return &kind;
+}
+
+// Which class declares the member function `&T::f` with parameters `Args`
+// (the overload of the name that lookup in T finds): `declaring_class<Args...>
+// ::of(&T::f)` has type `C*` for the class C whose declaration it is. An
+// application registered with its static type (layer::register_layer's
+// template) tells the stack this way which callbacks it overrides.
+template <class... Args>
+struct declaring_class {
+  template <class C, class R>
+  static C* of(R (C::*)(Args...));
+};
+
+// Which of an application's callbacks (bits of a mask the application
+// defines) its class is known not to override, so that those which only do
+// nothing by default need not be called. It is learnt from the class an
+// application was registered as (learn_static_type) and holds only for an
+// object of that very class: `skips` is given the object's dynamic type
+// each time, so an object of a class derived further (or one registered
+// from a base class's constructor, before its own class was complete) gets
+// every call.
+class unused_callbacks {
+ public:
+  bool skips(std::uint8_t callbacks, const std::type_info& dynamic_type) const noexcept {
+    return (mask_ & callbacks) == callbacks && &dynamic_type == type_;
+  }
+  void learn(std::uint8_t mask, const std::type_info& type) noexcept {
+    mask_ = mask;
+    type_ = &type;
+  }
+  // What `other` knows, for an object of the same class (a fork).
+  void copy_from(const unused_callbacks& other) noexcept {
+    if (other.type_ != nullptr) *this = other;
+  }
+
+ private:
+  std::uint8_t mask_ = 0;
+  const std::type_info* type_ = nullptr;
+};
+
+// What `upper` learns from its static type `Upper` as it is registered
+// (layer::register_layer's template), on the stack's thread: the loop may
+// be reading what it learnt before.
+template <class Upper>
+void learn_static_type(stack_services& services, Upper& upper) {
+  if constexpr (requires { upper.template learn_static_type<Upper>(); }) {
+    in_stack(services, [&] { upper.template learn_static_type<Upper>(); });
+  }
 }
 
 // The static contexts the built-in layers pass up (layer::receive_on_link,
@@ -412,6 +475,15 @@ class layer {
   // key of 0 means "none yet" (an application before bind: 0 is no
   // EtherType, and no port a datagram may be sent to): such a layer only
   // gets its lower, and registers itself once it has a key.
+  // The same, knowing the upper's static type: an upper that can learn
+  // something from it (`upper.learn_static_type<Upper>()`: a TCP application
+  // learns which of its callbacks its class overrides) does so first.
+  template <class Upper>
+    requires(std::is_base_of_v<layer, Upper> && !std::is_same_v<Upper, layer>)
+  expected<void, error> register_layer(Upper& upper) {
+    learn_static_type(services(), upper);
+    return register_layer(static_cast<layer&>(upper));
+  }
   expected<void, error> register_layer(layer& upper) {
     if (upper.needs() != offers() || offers() == service::none) {
       return error{errc::incompatible_lower, std::string(upper.name()) + " needs " + to_string(upper.needs()) +
@@ -502,6 +574,19 @@ class layer {
   virtual bool transmit(bytes_view) { return false; }
   virtual bool send_frame(frame_buffer&, mac_address, std::uint16_t, const outgoing_hook&) { return false; }
   virtual bool send_ipv4(frame, ipv4_address, const outgoing_hook&) { return false; }
+  // The same without a hook (what most datagrams have): no hook to erase
+  // and test on the way down.
+  virtual bool send_ipv4_unhooked(frame datagram, ipv4_address next_hop) {
+    return send_ipv4(std::move(datagram), next_hop, outgoing_hook());
+  }
+  // send_ipv4_unhooked, in one indirect call to the function that does it
+  // when the layer gave one (set_ipv4_sink: the built-in Ethernet layer's
+  // flattened backend send, behind its final send_ipv4_unhooked), else the
+  // virtual call.
+  bool send_ipv4_plain(frame datagram, ipv4_address next_hop) {
+    if (ipv4_sink_ != nullptr) return ipv4_sink_(ipv4_sink_self_, std::move(datagram), next_hop);
+    return send_ipv4_unhooked(std::move(datagram), next_hop);
+  }
   // resolver (ARP, registered on a link).
   virtual bool resolves_ipv4() const noexcept { return false; }
   virtual std::optional<mac_address> lookup(ipv4_address) const { return std::nullopt; }
@@ -527,6 +612,13 @@ class layer {
   // table that knows the class may call them without the virtual call and
   // have them inlined (runtime/adapters.hpp).
   void set_direct_kind(const void* kind) noexcept { direct_kind_ = kind; }
+  // For a layer whose send_ipv4_unhooked is final and does no more than
+  // `sink(self, datagram, next_hop)` (send_ipv4_plain).
+  using ipv4_sink = bool (*)(void* self, frame&& datagram, ipv4_address next_hop);
+  void set_ipv4_sink(ipv4_sink sink, void* self) noexcept {
+    ipv4_sink_ = sink;
+    ipv4_sink_self_ = self;
+  }
   // For the layer at the bottom of a stack, which is its stack's services.
   void set_own_services(stack_services& own) noexcept {
     own_services_ = &own;
@@ -618,6 +710,8 @@ class layer {
   stack_services* own_services_ = &detached_;  // what it offers its uppers without a lower
   stack_services* services_ = &detached_;
   const void* direct_kind_ = nullptr;
+  ipv4_sink ipv4_sink_ = nullptr;
+  void* ipv4_sink_self_ = nullptr;
 };
 
 // ---------------------------------------------------------------------------

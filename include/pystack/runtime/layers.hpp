@@ -215,7 +215,10 @@ class basic_arp_layer : public layer {
   void on_timer(instant now) override { arp_.on_timer(now); }
 
   bool resolves_ipv4() const noexcept final { return true; }
-  std::optional<mac_address> lookup(ipv4_address address) const final { return arp_.lookup(address); }
+  // Inline where the link calls it by name (the send path of every datagram).
+  [[gnu::always_inline]] std::optional<mac_address> lookup(ipv4_address address) const final {
+    return arp_.lookup(address);
+  }
   bool hold(ipv4_address address, frame held) override {
     arp_.hold(address, std::move(held));
     return true;  // held, or dropped and counted in stats()

@@ -45,6 +45,7 @@
 #include <memory>
 #include <optional>
 #include <type_traits>
+#include <typeinfo>
 #include <utility>
 #include <vector>
 
@@ -101,6 +102,7 @@ class tcp_handler {
   }
   template <class Context>
   void hook_incoming(const Context& context, const tcp::view& segment) {
+    if (!calls(callback::incoming)) return;
     header_set set = header_set::from(context);
     set.put(segment);
     tcp_incoming(set, segment.payload());
@@ -109,6 +111,18 @@ class tcp_handler {
   virtual void hook_outgoing(tcp::repr&) {}
   virtual void hook_outgoing(ipv4::repr&) {}
   virtual void hook_outgoing(eth::repr&) {}
+
+  // ---- callbacks its class does not override (runtime::unused_callbacks) ----
+  enum class callback : std::uint8_t {
+    incoming = 1,       // tcp_incoming (TCPApplication: hook_incoming)
+    outgoing_tcp = 2,   // hook_outgoing(tcp::repr&)
+    outgoing_ipv4 = 4,  // hook_outgoing(ipv4::repr&)
+    outgoing_eth = 8,   // hook_outgoing(eth::repr&)
+  };
+  static constexpr std::uint8_t all_outgoing = 2 | 4 | 8;
+  bool calls(callback which) const noexcept { return !unused_.skips(static_cast<std::uint8_t>(which), typeid(*this)); }
+  // False when none of the three hook_outgoing is overridden.
+  bool calls_hook_outgoing() const noexcept { return !unused_.skips(all_outgoing, typeid(*this)); }
 
   // ---- as a listener (tcp_listen) ----
 
@@ -135,6 +149,9 @@ class tcp_handler {
   virtual void tcp_writable(connection_id id) = 0;
   // Every segment of the handler's connections, SYN included, with its headers.
   virtual void tcp_incoming(const header_set& headers, bytes_view payload) = 0;
+
+  // The callbacks (a mask of `callback`) its class does not override.
+  unused_callbacks unused_;
 };
 
 // What a layer offering `service::tcp` answers (layer::as_tcp()).
@@ -174,31 +191,22 @@ class tcp_router {
   ~tcp_router() = default;
 };
 
-// The adapter that is handing a segment to its static layer on this thread.
+// The adapter whose run-time listener has just accepted a SYN on this
+// thread: set by `accepts` (below) and taken by the passive proxy the static
+// layer then makes, so no segment has a scope to set and restore.
 inline tcp_router*& current_router() noexcept {
   thread_local tcp_router* router = nullptr;
   return router;
 }
-
-class router_scope {
- public:
-  explicit router_scope(tcp_router* router) noexcept : previous_(current_router()) { current_router() = router; }
-  ~router_scope() { current_router() = previous_; }
-  router_scope(const router_scope&) = delete;
-  router_scope& operator=(const router_scope&) = delete;
-
- private:
-  tcp_router* previous_;
-};
 
 }  // namespace detail
 
 // The application the static layer sees for each runtime connection.
 class tcp_proxy {
  public:
-  // A passive connection's: made by the static layer in its listener, while
-  // the adapter delivering the SYN is the current router.
-  tcp_proxy() : router_(detail::current_router()) {
+  // A passive connection's: made by the static layer in its listener, right
+  // after the run-time listener's `accepts` named its adapter.
+  tcp_proxy() : router_(std::exchange(detail::current_router(), nullptr)) {
     if (router_ != nullptr) router_->proxy_made(*this);
   }
   // An active connection's.
@@ -241,23 +249,26 @@ class tcp_proxy {
   void on_writable(Connection& c) {
     if (handler_ != nullptr) handler_->on_writable(c);
   }
+  // Inline, with the calls themselves out of line: for a handler whose
+  // class does not override it, a segment pays two tests.
   template <class Context>
-  void hook_incoming(const Context& context, const tcp::view& segment) {
-    if (!resolved_) [[unlikely]] {
-      const auto& ip = context.template get<ipv4::view>();
-      resolve({ip.destination(), segment.destination_port()}, {ip.source(), segment.source_port()});
-    }
-    if (handler_ != nullptr) handler_->hook_incoming(context, segment);
+  [[gnu::always_inline]] void hook_incoming(const Context& context, const tcp::view& segment) {
+    if (!resolved_) [[unlikely]]
+      resolve_from(context, segment);
+    if (handler_ != nullptr && handler_->calls(tcp_handler::callback::incoming)) call_hook_incoming(context, segment);
   }
   void hook_outgoing(tcp::repr& header) {
-    if (handler_ != nullptr) handler_->hook_outgoing(header);
+    if (handler_ != nullptr && handler_->calls(tcp_handler::callback::outgoing_tcp)) handler_->hook_outgoing(header);
   }
   void hook_outgoing(ipv4::repr& header) {
-    if (handler_ != nullptr) handler_->hook_outgoing(header);
+    if (handler_ != nullptr && handler_->calls(tcp_handler::callback::outgoing_ipv4)) handler_->hook_outgoing(header);
   }
   void hook_outgoing(eth::repr& header) {
-    if (handler_ != nullptr) handler_->hook_outgoing(header);
+    if (handler_ != nullptr && handler_->calls(tcp_handler::callback::outgoing_eth)) handler_->hook_outgoing(header);
   }
+  // The static layer asks before each segment it sends: when false, the
+  // segment goes down as for an application without hooks (layers/tcp.hpp).
+  bool wants_hook_outgoing() const noexcept { return handler_ != nullptr && handler_->calls_hook_outgoing(); }
 
   tcp_handler* handler() const noexcept { return handler_; }
   tcp_handler* listener() const noexcept { return listener_; }
@@ -266,6 +277,16 @@ class tcp_proxy {
  private:
   template <class Policy>
   friend class basic_tcp_layer;
+
+  template <class Context>
+  [[gnu::noinline]] void resolve_from(const Context& context, const tcp::view& segment) {
+    const auto& ip = context.template get<ipv4::view>();
+    resolve({ip.destination(), segment.destination_port()}, {ip.source(), segment.source_port()});
+  }
+  template <class Context>
+  [[gnu::noinline]] void call_hook_incoming(const Context& context, const tcp::view& segment) {
+    handler_->hook_incoming(context, segment);
+  }
 
   // A passive connection learns its handler from the listener of its port,
   // on its first call (the SYN's hook_incoming).
@@ -304,11 +325,14 @@ struct tcp_listener<runtime::any_port_listener> {
   static constexpr bool shared = false;
   static constexpr bool runtime_keyed = true;
   using application = runtime::tcp_proxy;
+  // Set by the adapter that owns the static layer (runtime::basic_tcp_layer).
+  runtime::detail::tcp_router* router = nullptr;
   bool accepts(std::uint16_t p) const noexcept {
-    runtime::detail::tcp_router* router = runtime::detail::current_router();
     if (router == nullptr) return false;
     runtime::tcp_handler* listener = router->listener_for(p);
-    return listener != nullptr && listener->tcp_can_accept();
+    if (listener == nullptr || !listener->tcp_can_accept()) return false;
+    runtime::detail::current_router() = router;  // for the proxy made next
+    return true;
   }
 };
 }  // namespace pystack::detail
@@ -322,9 +346,12 @@ class basic_tcp_layer : public layer, public tcp_service, private detail::tcp_ro
   using lower_type = direct_lower<basic_ip_layer<>>;
   using static_layer = typename TCP<Session<Policy>, any_port_listener>::template bound<lower_type>;
 
-  basic_tcp_layer() : layer("TCP"), lower_(*this), tcp_(lower_) {}
+  basic_tcp_layer() : layer("TCP"), lower_(*this), tcp_(lower_) {
+    tcp_.template listener<any_port_listener>().router = router();
+  }
   ~basic_tcp_layer() override {
     detach();
+    if (detail::current_router() == router()) detail::current_router() = nullptr;
     // The static layer (destroyed next) frees the passive proxies; they must
     // not call back into this half-destroyed adapter.
     for (tcp_proxy* p : proxies_) p->router_ = nullptr;
@@ -344,7 +371,18 @@ class basic_tcp_layer : public layer, public tcp_service, private detail::tcp_ro
     }
     receive_on_ipv4(ipv4_context(set.timestamp(), *set.ethernet(), *set.ip()), payload);
   }
+  // Without a kernel guard, host sockets or anything waiting, the static
+  // layer's receive is the last call (a jump): no claim can need giving back
+  // after it (without a guard, giving back is a no-op; a proxy finished
+  // during it is buried at the next call, as on the other path).
   void receive_on_ipv4(const ipv4_context& context, bytes_view payload) override {
+    if (host_sockets_ || guard_ || housekeeping_) [[unlikely]] {
+      receive_with_housekeeping(context, payload);
+      return;
+    }
+    tcp_.receive(context, payload);
+  }
+  [[gnu::noinline]] void receive_with_housekeeping(const ipv4_context& context, bytes_view payload) {
     // On an address shared with the host, a port that is not ours is the
     // host's: its kernel answers there (and may have connections there),
     // so the static layer must not answer for it (no RST, §3.10.7.1).
@@ -352,21 +390,20 @@ class basic_tcp_layer : public layer, public tcp_service, private detail::tcp_ro
       ++left_to_host_;
       return;
     }
-    const detail::router_scope scope(router());
-    bury();
+    if (housekeeping_) [[unlikely]]
+      bury();
     tcp_.receive(context, payload);
-    settle_claims();  // a RST or the last ACK may have ended a connection
+    if (housekeeping_) [[unlikely]]
+      settle_claims();  // a RST or the last ACK may have ended a connection
   }
   void start() override { tcp_.start(); }
   void stop() override {
-    const detail::router_scope scope(router());
     tcp_.stop();
     for (const auto& [port, listener] : listeners_) listener->tcp_stopping();
   }
   bool idle() const override { return tcp_.idle(); }
   std::optional<instant> next_deadline() const override { return tcp_.next_deadline(); }
   void on_timer(instant now) override {
-    const detail::router_scope scope(router());
     bury();
     tcp_.on_timer(now);
     settle_claims();  // TIME-WAIT may have ended
@@ -375,7 +412,6 @@ class basic_tcp_layer : public layer, public tcp_service, private detail::tcp_ro
   // ---- tcp_service ----
   expected<connection_id, tcp_error> tcp_connect(ipv4_address address, std::uint16_t port,
                                                  tcp_handler& handler) override {
-    const detail::router_scope scope(router());
     bury();
     auto proxy = std::make_unique<tcp_proxy>(static_cast<detail::tcp_router&>(*this), handler);
     // On a shared address the local port is claimed from the kernel before
@@ -391,6 +427,7 @@ class basic_tcp_layer : public layer, public tcp_service, private detail::tcp_ro
       // Given back once no connection of ours uses the port any more (after
       // TIME-WAIT: a retransmitted FIN must not meet the kernel's RST).
       pending_release_.push_back(*claimed);
+      housekeeping_ = true;
       settle_claims();
     }
     if (id) {
@@ -410,20 +447,18 @@ class basic_tcp_layer : public layer, public tcp_service, private detail::tcp_ro
   void tcp_unlisten(std::uint16_t port) override {
     if (listeners_.erase(port) == 0) return;
     pending_release_.push_back(port);
+    housekeeping_ = true;
     settle_claims();
   }
   expected<std::size_t, tcp_error> tcp_send(connection_id id, bytes_view data) override {
-    const detail::router_scope scope(router());
     return tcp_.send(id, data);
   }
   expected<void, tcp_error> tcp_close(connection_id id) override {
-    const detail::router_scope scope(router());
     auto closed = tcp_.close(id);
     settle_claims();
     return closed;
   }
   expected<void, tcp_error> tcp_abort(connection_id id) override {
-    const detail::router_scope scope(router());
     auto aborted = tcp_.abort(id);
     settle_claims();
     return aborted;
@@ -438,6 +473,7 @@ class basic_tcp_layer : public layer, public tcp_service, private detail::tcp_ro
     std::erase_if(listeners_, [&](const auto& entry) {
       if (entry.second != &handler) return false;
       pending_release_.push_back(entry.first);
+      housekeeping_ = true;
       return true;
     });
     // Connections that could still bring it data are reset; those it has
@@ -458,7 +494,6 @@ class basic_tcp_layer : public layer, public tcp_service, private detail::tcp_ro
         }
       }
     }
-    const detail::router_scope scope(router());
     for (const connection_id id : orphaned) static_cast<void>(tcp_.abort(id));
     settle_claims();
   }
@@ -506,6 +541,7 @@ class basic_tcp_layer : public layer, public tcp_service, private detail::tcp_ro
     const auto owned = std::find_if(active_.begin(), active_.end(), [&](const auto& p) { return p.get() == &proxy; });
     if (owned != active_.end()) {
       finished_.push_back(std::move(*owned));
+      housekeeping_ = true;
       active_.erase(owned);
     }
   }
@@ -531,12 +567,14 @@ class basic_tcp_layer : public layer, public tcp_service, private detail::tcp_ro
   // uses any more. Cheap when nothing waits: called after every event that
   // can end a connection.
   void settle_claims() {
-    if (pending_release_.empty()) return;
-    std::erase_if(pending_release_, [&](std::uint16_t port) {
-      if (owns_port(port)) return false;
-      release_port(guard_.get(), kernel_guard::transport::tcp, port);
-      return true;
-    });
+    if (!pending_release_.empty()) {
+      std::erase_if(pending_release_, [&](std::uint16_t port) {
+        if (owns_port(port)) return false;
+        release_port(guard_.get(), kernel_guard::transport::tcp, port);
+        return true;
+      });
+    }
+    housekeeping_ = !pending_release_.empty() || !finished_.empty();
   }
   void bury() {
     finished_.clear();
@@ -554,6 +592,9 @@ class basic_tcp_layer : public layer, public tcp_service, private detail::tcp_ro
   std::shared_ptr<const host_socket_tables> host_sockets_;
   std::shared_ptr<kernel_guard> guard_;
   std::vector<std::uint16_t> pending_release_;  // claimed ports to give back once unused (one entry per claim)
+  // Whether finished_ or pending_release_ holds anything: a segment then
+  // buries and settles around its receive (one test each way, not four).
+  bool housekeeping_ = false;
   std::uint64_t left_to_host_ = 0;
 };
 

@@ -60,6 +60,7 @@
 #pragma once
 
 #include <algorithm>
+#include <concepts>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -130,6 +131,37 @@ class TCPApplication : public runtime::layer, public runtime::tcp_handler {
   std::uint32_t key() const noexcept override { return 0; }
   runtime::service needs() const noexcept override { return runtime::service::tcp; }
   void receive(const runtime::header_set&, bytes_view) override {}
+
+  // Called by `register_layer` (and PyStack::register_tcp_application) with
+  // the application's static type: which of the callbacks that do nothing
+  // by default its class leaves alone, so that the stack need not call them
+  // for this object while it is of exactly that class (tcp_handler::calls).
+  // A callback is taken as overridden unless the declaration that `App::`
+  // names is TCPApplication's (or tcp_handler's) own.
+  template <class App>
+  void learn_static_type() noexcept {
+    using runtime::declaring_class;
+    using handler = runtime::tcp_handler;
+    using callback = handler::callback;
+    std::uint8_t unused = 0;
+    auto mark = [&](bool not_overridden, callback which) {
+      if (not_overridden) unused |= static_cast<std::uint8_t>(which);
+    };
+    mark(requires {
+      { declaring_class<bytes_view, const runtime::header_set&>::of(&App::hook_incoming) } -> std::same_as<TCPApplication*>;
+      { declaring_class<const runtime::header_set&, bytes_view>::of(&App::tcp_incoming) } -> std::same_as<TCPApplication*>;
+    }, callback::incoming);
+    mark(requires {
+      { declaring_class<tcp::repr&>::of(&App::hook_outgoing) } -> std::same_as<handler*>;
+    }, callback::outgoing_tcp);
+    mark(requires {
+      { declaring_class<ipv4::repr&>::of(&App::hook_outgoing) } -> std::same_as<handler*>;
+    }, callback::outgoing_ipv4);
+    mark(requires {
+      { declaring_class<eth::repr&>::of(&App::hook_outgoing) } -> std::same_as<handler*>;
+    }, callback::outgoing_eth);
+    unused_.learn(unused, typeid(App));
+  }
 
   // A fresh instance for a client of a `newinstance` listener.
   virtual std::shared_ptr<TCPApplication> fork() const { return std::make_shared<TCPApplication>(); }
@@ -477,6 +509,7 @@ class TCPApplication : public runtime::layer, public runtime::tcp_handler {
     if (!newinstance_) return server;
     std::shared_ptr<TCPApplication> child = server->fork();
     if (!child || lower() == nullptr || !lower()->register_layer(*child)) return nullptr;
+    child->unused_.copy_from(server->unused_);  // holds if the fork is of the server's class
     prune_children();
     children_.push_back(child);
     return child.get();
@@ -640,15 +673,19 @@ class TCPApplication : public runtime::layer, public runtime::tcp_handler {
   }
 
   // A callback must not unwind through the loop: the exception is kept.
+  // (Kept out of line: the handler of every callback is then one call.)
   template <class F>
   void guarded(F&& f) {
     try {
       f();
     } catch (...) {
-      const std::lock_guard lock(mutex_);
-      ++callback_failures_;
-      last_failure_ = std::current_exception();
+      keep_failure();
     }
+  }
+  [[gnu::noinline, gnu::cold]] void keep_failure() {
+    const std::lock_guard lock(mutex_);
+    ++callback_failures_;
+    last_failure_ = std::current_exception();
   }
 
   mutable std::mutex mutex_;  // guards what the loop and other threads share, below

@@ -38,6 +38,7 @@
 #pragma once
 
 #include <algorithm>
+#include <concepts>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
@@ -48,6 +49,7 @@
 #include <optional>
 #include <random>
 #include <string_view>
+#include <typeinfo>
 #include <utility>
 #include <vector>
 
@@ -108,6 +110,31 @@ class UDPApplication : public runtime::layer {
   ~UDPApplication() override {
     static_cast<void>(close());
     detach();
+  }
+
+  // Called by `register_layer` (and PyStack::register_udp_application) with
+  // the application's static type: which of the callbacks that do nothing by
+  // default its class leaves alone (runtime::unused_callbacks), so that they
+  // are not called for this object while it is of exactly that class. A
+  // callback is taken as overridden unless the declaration `App::` names is
+  // UDPApplication's own.
+  template <class App>
+  void learn_static_type() noexcept {
+    using runtime::declaring_class;
+    std::uint8_t unused = 0;
+    if constexpr (requires {
+                    { declaring_class<bytes_view, const runtime::header_set&>::of(&App::hook_incoming) } -> std::same_as<UDPApplication*>;
+                  }) {
+      unused |= incoming;
+    }
+    if constexpr (requires {
+                    { declaring_class<udp::repr&>::of(&App::hook_outgoing) } -> std::same_as<UDPApplication*>;
+                    { declaring_class<ipv4::repr&>::of(&App::hook_outgoing) } -> std::same_as<UDPApplication*>;
+                    { declaring_class<eth::repr&>::of(&App::hook_outgoing) } -> std::same_as<UDPApplication*>;
+                  }) {
+      unused |= all_outgoing;
+    }
+    unused_.learn(unused, typeid(App));
   }
 
   // ---- runtime::layer ----
@@ -175,7 +202,9 @@ class UDPApplication : public runtime::layer {
       layer* transport = lower();
       if (transport == nullptr) return runtime::error{runtime::errc::not_attached, "the UDP layer went away"};
       outgoing_adapter adapter{this};
-      if (!transport->send_udp(local_port_, host, port, data, runtime::outgoing_hook(adapter))) {
+      const bool hooked = !unused_.skips(all_outgoing, typeid(*this));
+      if (!transport->send_udp(local_port_, host, port, data,
+                               hooked ? runtime::outgoing_hook(adapter) : runtime::outgoing_hook())) {
         return runtime::error{runtime::errc::send_failed, "no buffer, too big or no route (see the layers' stats)"};
       }
       return {};
@@ -288,6 +317,11 @@ class UDPApplication : public runtime::layer {
   }
 
  private:
+  // Bits of unused_: hook_incoming, the three hook_outgoing.
+  static constexpr std::uint8_t incoming = 1;
+  static constexpr std::uint8_t all_outgoing = 2;
+  runtime::unused_callbacks unused_;
+
   // The application's hook_outgoing overloads as one hook (layers/hooks.hpp).
   struct outgoing_adapter {
     UDPApplication* app;
@@ -299,7 +333,7 @@ class UDPApplication : public runtime::layer {
   // A datagram for the application, through its callbacks.
   void take(const runtime::header_set& headers, bytes_view payload) {
     try {
-      hook_incoming(payload, headers);
+      if (!unused_.skips(incoming, typeid(*this))) hook_incoming(payload, headers);
       packet_received(payload, headers);
     } catch (...) {
       // A callback must not unwind through the loop: the exception is kept

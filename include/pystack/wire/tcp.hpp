@@ -941,7 +941,7 @@ struct repr {
 
   // The same with a zero checksum, for a hook that rewrites fields before the
   // checksum is taken, or for checksum offload.
-  void emit_without_checksum(mutable_bytes segment) const noexcept {
+  [[gnu::always_inline]] void emit_without_checksum(mutable_bytes segment) const noexcept {
     byte* p = segment.data();
     wire::store_be16(p + field::source_port.offset, source_port);
     wire::store_be16(p + field::destination_port.offset, destination_port);
