@@ -57,7 +57,7 @@ inline std::uint64_t load_native64(const byte* p) noexcept {
 // four native 16-bit words, and where a 16-bit word sits among the lanes does
 // not change their sum, so the tail can be added as 4-, 2- and 1-byte pieces
 // in whichever lane they land.
-[[gnu::always_inline]] inline std::uint64_t sum_native(const byte* p, std::size_t n) noexcept {
+inline std::uint64_t sum_native(const byte* p, std::size_t n) noexcept {
   std::uint64_t a = 0, b = 0, c = 0, d = 0;
   while (n >= 32) {
     a = add_end_around(a, load_native64(p));
@@ -105,7 +105,7 @@ inline std::uint64_t load_native64(const byte* p) noexcept {
 // if it continued at an odd offset (RFC 1071 §2(B)).
 class accumulator {
  public:
-  [[gnu::always_inline]] accumulator& add(bytes_view bytes) noexcept {
+  accumulator& add(bytes_view bytes) noexcept {
     const std::uint16_t piece = detail::fold(detail::sum_native(bytes.data(), bytes.size()));
     sum_ += odd_ ? static_cast<std::uint16_t>((piece >> 8) | (piece << 8)) : piece;
     odd_ ^= (bytes.size() & 1) != 0;
