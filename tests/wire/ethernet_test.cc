@@ -322,12 +322,12 @@ TEST_CASE("eth vlan tag masks fields to their widths") {
 namespace {
 using namespace pystack;
 
-TEST_CASE("eth untagged header in two steps is emit_untagged's, in either order") {
+TEST_CASE("eth untagged header in two steps is emit's, in either order") {
   std::array<byte, eth::header_size> whole{}, source_first{}, destination_first{};
   whole.fill(0xee);
   source_first.fill(0xee);
   destination_first.fill(0xee);
-  eth::repr::emit_untagged(whole.data(), dst, src, eth::ethertype::ipv4);
+  eth::repr{.destination = dst, .source = src, .ethertype = eth::ethertype::ipv4}.emit(whole);
   REQUIRE(std::equal(whole.begin(), whole.end(), untagged.begin()));
   eth::repr::emit_untagged_source(source_first.data(), src, eth::ethertype::ipv4);
   eth::repr::emit_destination(source_first.data(), dst);

@@ -108,7 +108,6 @@ class link_backend {
   virtual bool send_frame(frame_buffer& f, mac_address destination, std::uint16_t ethertype,
                           const outgoing_hook& hook) = 0;
   virtual bool send_ipv4(frame&& datagram, ipv4_address next_hop, const outgoing_hook& hook) = 0;
-  virtual bool send_ipv4_unhooked(frame&& datagram, ipv4_address next_hop) = 0;
   virtual void start_layers() = 0;
   virtual void stop_layers() = 0;
   virtual bool idle() const = 0;
@@ -165,11 +164,8 @@ class link_backend_for final : public link_backend {
   // Without a hook (an application with no hook_outgoing) the Ethernet
   // layer skips what it does for one (the destination compared before and after).
   [[gnu::flatten]] bool send_ipv4(frame&& datagram, ipv4_address next_hop, const outgoing_hook& hook) override {
-    if (hook.empty()) return send_ipv4_unhooked(std::move(datagram), next_hop);
+    if (hook.empty()) return send_ipv4_plain(this, std::move(datagram), next_hop);
     return stack_.link().send_ipv4(std::move(datagram), next_hop, hook);
-  }
-  bool send_ipv4_unhooked(frame&& datagram, ipv4_address next_hop) override {
-    return send_ipv4_plain(this, std::move(datagram), next_hop);
   }
   // The same as a plain function (layer::set_ipv4_sink): the IPv4 layer
   // above reaches it in one indirect call, not two virtual ones.
@@ -225,7 +221,7 @@ class basic_ethernet_layer : public layer, public stack_services {
     use_clock(clock_of_stack.read, clock_of_stack.clock);
     set_own_services(*this);
     // Datagrams without hook go straight to the backend's flattened send
-    // (send_ipv4_unhooked below is final and does the same).
+    // (send_ipv4_unhooked below is final and comes to the same function).
     using backend_type = detail::link_backend_for<description, Device, Clock>;
     set_ipv4_sink(&backend_type::send_ipv4_plain, static_cast<backend_type*>(backend_.get()));
     backend_->uppers().on_start(&loop_started, this);
@@ -265,7 +261,7 @@ class basic_ethernet_layer : public layer, public stack_services {
     return backend_->send_ipv4(std::move(datagram), next_hop, hook);
   }
   bool send_ipv4_unhooked(frame datagram, ipv4_address next_hop) final {
-    return backend_->send_ipv4_unhooked(std::move(datagram), next_hop);
+    return backend_->send_ipv4(std::move(datagram), next_hop, outgoing_hook());
   }
   bool idle() const override { return backend_->idle(); }
   std::optional<instant> next_deadline() const override { return backend_->next_event(); }

@@ -612,7 +612,7 @@ class layer {
   // table that knows the class may call them without the virtual call and
   // have them inlined (runtime/adapters.hpp).
   void set_direct_kind(const void* kind) noexcept { direct_kind_ = kind; }
-  // For a layer whose send_ipv4_unhooked is final and does no more than
+  // For a layer whose send_ipv4_unhooked is final and comes to
   // `sink(self, datagram, next_hop)` (send_ipv4_plain).
   using ipv4_sink = bool (*)(void* self, frame&& datagram, ipv4_address next_hop);
   void set_ipv4_sink(ipv4_sink sink, void* self) noexcept {

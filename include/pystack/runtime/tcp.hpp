@@ -100,9 +100,9 @@ class tcp_handler {
   void on_writable(Connection& c) {
     tcp_writable(c.id());
   }
+  // Called only when calls(callback::incoming) (tcp_proxy asks first).
   template <class Context>
   void hook_incoming(const Context& context, const tcp::view& segment) {
-    if (!calls(callback::incoming)) return;
     header_set set = header_set::from(context);
     set.put(segment);
     tcp_incoming(set, segment.payload());

@@ -234,7 +234,8 @@ struct repr {
   // are not padded to `minimum_frame_size`; the device does that.
   void emit(mutable_bytes frame) const noexcept {
     byte* p = frame.data();
-    emit_addresses(p, destination, source);
+    destination.to_bytes(p + field::destination.offset);
+    source.to_bytes(p + field::source.offset);
     std::size_t at = field::ethertype.offset;
     for (std::size_t i = 0; i < tags(); ++i, at += vlan_tag_size) {
       wire::store_be16(p + at + field::tag_protocol_identifier.offset, vlans[i].tpid);
@@ -243,18 +244,12 @@ struct repr {
     wire::store_be16(p + at, ethertype);
   }
 
-  // The untagged header emit() writes for {destination, source, ethertype}
-  // without a repr: for a sender that no hook shows the header to, so that
-  // it is not built in memory first (`header_size` bytes at `p`).
-  static void emit_untagged(byte* p, const mac_address& destination, const mac_address& source,
-                            std::uint16_t ethertype) noexcept {
-    emit_addresses(p, destination, source);
-    wire::store_be16(p + field::ethertype.offset, ethertype);
-  }
-
-  // emit_untagged() in two steps, for a sender that knows the destination
-  // last: the source and EtherType first (`header_size` bytes at `p`), then
-  // the destination. Once both ran, the bytes are emit_untagged()'s.
+  // The untagged header emit() writes, without a repr, in two steps: for a
+  // sender that no hook shows the header to (so that it is not built in
+  // memory first) and that knows the destination last. The source and
+  // EtherType first (`header_size` bytes at `p`), then the destination;
+  // once both ran, the bytes are emit()'s for {destination, source,
+  // ethertype} without tags.
   static void emit_untagged_source(byte* p, const mac_address& source, std::uint16_t ethertype) noexcept {
     source.to_bytes(p + field::source.offset);
     wire::store_be16(p + field::ethertype.offset, ethertype);
@@ -266,11 +261,6 @@ struct repr {
   friend bool operator==(const repr&, const repr&) = default;
 
  private:
-  static void emit_addresses(byte* p, const mac_address& destination, const mac_address& source) noexcept {
-    destination.to_bytes(p + field::destination.offset);
-    source.to_bytes(p + field::source.offset);
-  }
-
   // A count past the array is clamped, so `size` and `emit` agree and stay
   // inside `vlans`.
   constexpr std::size_t tags() const noexcept { return std::min<std::size_t>(vlan_count, max_vlan_tags); }
