@@ -202,6 +202,9 @@ TEST_CASE("stack does not send to a link address past its ARP entry's lifetime")
   REQUIRE(s.device().sent.size() == 1);
   clock.advance(60s - 1ns);
   CHECK(arp_layer.lookup(peer_ip) == peer_mac);
+  // The same answer in place (the facade's link table reads it so).
+  REQUIRE(arp_layer.lookup_in_place(peer_ip) != nullptr);
+  CHECK(*arp_layer.lookup_in_place(peer_ip) == peer_mac);
   s.device().inbound.push_back(udp_datagram(7, "fresh"));
   s.process();
   REQUIRE(s.device().sent.size() == 2);
@@ -211,6 +214,8 @@ TEST_CASE("stack does not send to a link address past its ARP entry's lifetime")
   clock.advance(1ns);
   CHECK_FALSE(arp_layer.lookup(peer_ip));
   CHECK_FALSE(arp_layer.lookup(*ipv4_address::parse("10.9.0.99")));
+  CHECK(arp_layer.lookup_in_place(peer_ip) == nullptr);
+  CHECK(arp_layer.lookup_in_place(*ipv4_address::parse("10.9.0.99")) == nullptr);
   s.device().inbound.push_back(udp_datagram(7, "stale"));
   s.process();
   REQUIRE(s.device().sent.size() == 3);

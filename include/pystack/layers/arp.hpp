@@ -121,6 +121,18 @@ class ARP<Args...>::bound {
     return std::nullopt;
   }
 
+  // lookup's answer in place: the entry's address, or null where lookup
+  // says none. For the facade's link table (runtime/adapters.hpp), which
+  // hands the address on without an optional in between.
+  [[gnu::always_inline]] const mac_address* lookup_in_place(ipv4_address address) const noexcept {
+    for (const entry& e : entries_) {
+      if (e.address != address) continue;
+      if (!e.resolved || e.expires <= now()) return nullptr;
+      return &e.mac;
+    }
+    return nullptr;
+  }
+
   // Keeps a frame (Ethernet header in place, destination unknown) until
   // `address` answers, asking for it if this is the first. Out of line: it
   // only runs while a neighbour is unresolved, and keeps the inlined send

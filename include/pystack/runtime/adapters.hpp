@@ -202,13 +202,27 @@ struct dynamic_uppers {
 
     // As the link's resolver (Ethernet asks its uppers for one at compile
     // time): forwarded to the registered layer that resolves IPv4, if any.
-    std::optional<mac_address> lookup(ipv4_address address) const {
+    // The answer is a plain struct, made an optional once, where the link
+    // asks (its send_ipv4), and a built-in ARP layer's entry is read in
+    // place (lookup_in_place): an optional<mac_address> handed up from
+    // ARP's lookup through this one was copied byte by byte through several
+    // stack slots for every datagram sent (GCC kept the optionals, unions,
+    // in memory), about 37 instructions a TCP segment.
+    struct resolution {
+      mac_address mac;
+      bool found = false;
+      [[gnu::always_inline]] operator std::optional<mac_address>() const noexcept {
+        if (!found) return std::nullopt;
+        return mac;
+      }
+    };
+    resolution lookup(ipv4_address address) const {
       const layer* arp = resolver();
-      if (arp == nullptr) return std::nullopt;
-      std::optional<mac_address> found;
+      if (arp == nullptr) return {};
       const void* kind = arp->direct_kind();
+      resolution found;
       const bool direct = ((kind == adapter_kind<Direct>() && lookup_by_name<Direct>(*arp, address, found)) || ...);
-      if (!direct) found = arp->lookup(address);
+      if (!direct) found = lookup_virtual(*arp, address);
       return found;
     }
     void hold(ipv4_address address, frame held) {
@@ -225,16 +239,22 @@ struct dynamic_uppers {
     void on_timer(instant now) { fire_due(now); }
 
    private:
-    // `D::lookup` by name, for an adapter class whose lookup is final (it
-    // says so with `resolves_by_name`); false for the others.
+    // `D::lookup_in_place` by name, for an adapter class whose lookup is
+    // final (it says so with `resolves_by_name`); false for the others,
+    // which get the virtual lookup (out of line, with its optional).
     template <class D>
-    static bool lookup_by_name(const layer& arp, ipv4_address address, std::optional<mac_address>& found) {
+    [[gnu::always_inline]] static bool lookup_by_name(const layer& arp, ipv4_address address, resolution& found) {
       if constexpr (requires { requires D::resolves_by_name; }) {
-        found = static_cast<const D&>(arp).D::lookup(address);
+        if (const mac_address* mac = static_cast<const D&>(arp).lookup_in_place(address)) found = {*mac, true};
         return true;
       } else {
         return false;
       }
+    }
+    [[gnu::noinline]] static resolution lookup_virtual(const layer& arp, ipv4_address address) {
+      const std::optional<mac_address> mac = arp.lookup(address);
+      if (!mac) return {};
+      return {*mac, true};
     }
 
     mutable layer* accepted_ = nullptr;  // from accepts() to receive()

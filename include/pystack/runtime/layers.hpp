@@ -219,6 +219,10 @@ class basic_arp_layer : public layer {
   [[gnu::always_inline]] std::optional<mac_address> lookup(ipv4_address address) const final {
     return arp_.lookup(address);
   }
+  // The same answer without an optional: the entry's address or null.
+  [[gnu::always_inline]] const mac_address* lookup_in_place(ipv4_address address) const noexcept {
+    return arp_.lookup_in_place(address);
+  }
   bool hold(ipv4_address address, frame held) override {
     arp_.hold(address, std::move(held));
     return true;  // held, or dropped and counted in stats()
