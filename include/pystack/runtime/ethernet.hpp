@@ -211,8 +211,10 @@ class basic_ethernet_layer : public layer, public stack_services {
       : layer("Ether"),
         backend_(std::make_unique<detail::link_backend_for<description, Device, Clock>>(
             std::move(device), std::move(clock), config, options)) {
-    // The static stack's pool, used without a virtual call.
-    use_pool(backend_->pool(), backend_->headroom());
+    // The static stack's pool, used without a virtual call; its frames'
+    // headroom is a constant (stack_services::frame_headroom).
+    static_assert(detail::link_backend_for<description, Device, Clock>::static_stack::headroom == frame_headroom);
+    use_pool(backend_->pool());
     // The static stack's own configuration, which lives as long as it does
     // (set_config assigns to the same object).
     use_config(std::as_const(*backend_).config());

@@ -70,6 +70,7 @@
 #include "pystack/wire/error.hpp"
 #include "pystack/wire/ethernet.hpp"
 #include "pystack/wire/ipv4.hpp"
+#include "pystack/wire/tcp.hpp"
 #include "pystack/wire/udp.hpp"
 
 namespace pystack::runtime {
@@ -182,13 +183,17 @@ class stack_services {
   instant now() const noexcept { return read_clock_(clock_); }
   // Not virtual: the pool the implementation gave (use_pool).
   buffer_pool& pool() noexcept { return *pool_; }
+  // The room allocate_frame leaves in front of each frame: the most header
+  // bytes a runtime stack prepends (Ethernet with two VLAN tags, IPv4 and
+  // TCP with options; runtime/ethernet.hpp checks that its static stack's
+  // headroom is this). A constant, as in a static stack: the frame's bounds
+  // are then known where it is taken and the prepends' headroom tests fold.
+  static constexpr std::size_t frame_headroom = eth::header_size + eth::max_vlan_tags * eth::vlan_tag_size +
+                                                ipv4::max_header_size + tcp::max_header_size;
+  static_assert(frame_headroom <= frame_buffer::capacity);
   // A frame with room in front for every header a runtime stack can have.
   // Not virtual: every segment or datagram sent takes one.
-  [[gnu::always_inline]] frame allocate_frame() noexcept {
-    const std::size_t headroom = headroom_;
-    if (headroom > frame_buffer::capacity) __builtin_unreachable();  // use_pool clamps it
-    return pool_->acquire(headroom);
-  }
+  [[gnu::always_inline]] frame allocate_frame() noexcept { return pool_->acquire(frame_headroom); }
   // Runs `command` where the stack's state may be touched: inline on the
   // loop thread (or when no loop runs), else as a command queued to the loop,
   // waiting until it has run. An exception it throws reaches the caller.
@@ -211,15 +216,12 @@ class stack_services {
     read_clock_ = read;
     clock_ = clock;
   }
-  // What pool() and allocate_frame() use: `pool`, frames with `headroom` in front.
-  void use_pool(buffer_pool& pool, std::size_t headroom) noexcept {
-    pool_ = &pool;
-    headroom_ = headroom < frame_buffer::capacity ? headroom : frame_buffer::capacity;
-  }
+  // What pool() and allocate_frame() use: `pool` (frames with
+  // frame_headroom in front).
+  void use_pool(buffer_pool& pool) noexcept { pool_ = &pool; }
 
  private:
   buffer_pool* pool_ = nullptr;
-  std::size_t headroom_ = 0;
   const interface_config* config_ = nullptr;
   instant (*read_clock_)(const void*) noexcept = [](const void*) noexcept { return instant{}; };
   const void* clock_ = nullptr;
@@ -246,7 +248,7 @@ class detached_services final : public stack_services {
  public:
   detached_services() : pool_(0) {
     use_config(config_);
-    use_pool(pool_, 0);
+    use_pool(pool_);
   }
   void call(command_ref command) override { command(); }
   bool in_stack_context() const noexcept override { return true; }
