@@ -376,7 +376,7 @@ class basic_tcp_layer : public layer, public tcp_service, private detail::tcp_ro
   // after it (without a guard, giving back is a no-op; a proxy finished
   // during it is buried at the next call, as on the other path).
   void receive_on_ipv4(const ipv4_context& context, bytes_view payload) override {
-    if (host_sockets_ || guard_ || housekeeping_) [[unlikely]] {
+    if (slow_receive_ != 0) [[unlikely]] {
       receive_with_housekeeping(context, payload);
       return;
     }
@@ -390,10 +390,10 @@ class basic_tcp_layer : public layer, public tcp_service, private detail::tcp_ro
       ++left_to_host_;
       return;
     }
-    if (housekeeping_) [[unlikely]]
+    if (housekeeping()) [[unlikely]]
       bury();
     tcp_.receive(context, payload);
-    if (housekeeping_) [[unlikely]]
+    if (housekeeping()) [[unlikely]]
       settle_claims();  // a RST or the last ACK may have ended a connection
   }
   void start() override { tcp_.start(); }
@@ -427,7 +427,7 @@ class basic_tcp_layer : public layer, public tcp_service, private detail::tcp_ro
       // Given back once no connection of ours uses the port any more (after
       // TIME-WAIT: a retransmitted FIN must not meet the kernel's RST).
       pending_release_.push_back(*claimed);
-      housekeeping_ = true;
+      set_housekeeping(true);
       settle_claims();
     }
     if (id) {
@@ -447,7 +447,7 @@ class basic_tcp_layer : public layer, public tcp_service, private detail::tcp_ro
   void tcp_unlisten(std::uint16_t port) override {
     if (listeners_.erase(port) == 0) return;
     pending_release_.push_back(port);
-    housekeeping_ = true;
+    set_housekeeping(true);
     settle_claims();
   }
   expected<std::size_t, tcp_error> tcp_send(connection_id id, bytes_view data) override {
@@ -473,7 +473,7 @@ class basic_tcp_layer : public layer, public tcp_service, private detail::tcp_ro
     std::erase_if(listeners_, [&](const auto& entry) {
       if (entry.second != &handler) return false;
       pending_release_.push_back(entry.first);
-      housekeeping_ = true;
+      set_housekeeping(true);
       return true;
     });
     // Connections that could still bring it data are reset; those it has
@@ -510,14 +510,20 @@ class basic_tcp_layer : public layer, public tcp_service, private detail::tcp_ro
     return held && !*held;
   }
   // Shared-address mode: also ask the host's kernel (these tables); null: do not.
-  void set_host_sockets(std::shared_ptr<const host_socket_tables> tables) noexcept { host_sockets_ = std::move(tables); }
+  void set_host_sockets(std::shared_ptr<const host_socket_tables> tables) noexcept {
+    host_sockets_ = std::move(tables);
+    set_shared_address();
+  }
   bool checks_host_sockets() const noexcept { return host_sockets_ != nullptr; }
   // Shared-address mode (host sockets set): listening and connecting ports
   // are claimed from the kernel through `guard` (host/kernel_guard.hpp; null
   // when the caller keeps the kernel out itself), and segments to other
   // ports are the host's business either way. Set before any listener or
   // connection exists.
-  void set_kernel_guard(std::shared_ptr<kernel_guard> guard) noexcept { guard_ = std::move(guard); }
+  void set_kernel_guard(std::shared_ptr<kernel_guard> guard) noexcept {
+    guard_ = std::move(guard);
+    set_shared_address();
+  }
   // Segments to ports of no listener or connection of ours, left to the host
   // (shared-address mode only).
   std::uint64_t left_to_host() const noexcept { return left_to_host_; }
@@ -541,7 +547,7 @@ class basic_tcp_layer : public layer, public tcp_service, private detail::tcp_ro
     const auto owned = std::find_if(active_.begin(), active_.end(), [&](const auto& p) { return p.get() == &proxy; });
     if (owned != active_.end()) {
       finished_.push_back(std::move(*owned));
-      housekeeping_ = true;
+      set_housekeeping(true);
       active_.erase(owned);
     }
   }
@@ -574,7 +580,7 @@ class basic_tcp_layer : public layer, public tcp_service, private detail::tcp_ro
         return true;
       });
     }
-    housekeeping_ = !pending_release_.empty() || !finished_.empty();
+    set_housekeeping(!pending_release_.empty() || !finished_.empty());
   }
   void bury() {
     finished_.clear();
@@ -592,9 +598,22 @@ class basic_tcp_layer : public layer, public tcp_service, private detail::tcp_ro
   std::shared_ptr<const host_socket_tables> host_sockets_;
   std::shared_ptr<kernel_guard> guard_;
   std::vector<std::uint16_t> pending_release_;  // claimed ports to give back once unused (one entry per claim)
-  // Whether finished_ or pending_release_ holds anything: a segment then
-  // buries and settles around its receive (one test each way, not four).
-  bool housekeeping_ = false;
+  // What sends a segment down receive_with_housekeeping, in one byte so
+  // that receive_on_ipv4 tests it once: host sockets or a kernel guard
+  // (shared_address), and housekeeping: finished_ or pending_release_
+  // holds anything, so a segment buries and settles around its receive
+  // (one test each way, not four).
+  static constexpr std::uint8_t shared_address = 1;
+  static constexpr std::uint8_t housekeeping_due = 2;
+  std::uint8_t slow_receive_ = 0;
+  bool housekeeping() const noexcept { return (slow_receive_ & housekeeping_due) != 0; }
+  void set_housekeeping(bool due) noexcept {
+    slow_receive_ = static_cast<std::uint8_t>(due ? slow_receive_ | housekeeping_due : slow_receive_ & ~housekeeping_due);
+  }
+  void set_shared_address() noexcept {
+    const bool shared = host_sockets_ != nullptr || guard_ != nullptr;
+    slow_receive_ = static_cast<std::uint8_t>(shared ? slow_receive_ | shared_address : slow_receive_ & ~shared_address);
+  }
   std::uint64_t left_to_host_ = 0;
 };
 
