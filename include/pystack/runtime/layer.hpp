@@ -287,23 +287,28 @@ struct declaring_class {
 // each time, so an object of a class derived further (or one registered
 // from a base class's constructor, before its own class was complete) gets
 // every call.
+//
+// The answer is kept for every set of callbacks (`max_callbacks` bits): the
+// learnt type for a set wholly unused, else null, so that a test (TCP makes
+// two per segment) is one load and one compare beside the dynamic type.
 class unused_callbacks {
  public:
+  static constexpr std::size_t max_callbacks = 4;
+
   bool skips(std::uint8_t callbacks, const std::type_info& dynamic_type) const noexcept {
-    return (mask_ & callbacks) == callbacks && &dynamic_type == type_;
+    return callbacks < sets && &dynamic_type == type_if_unused_[callbacks];
   }
   void learn(std::uint8_t mask, const std::type_info& type) noexcept {
-    mask_ = mask;
-    type_ = &type;
+    for (std::size_t set = 0; set < sets; ++set) type_if_unused_[set] = (mask & set) == set ? &type : nullptr;
   }
   // What `other` knows, for an object of the same class (a fork).
   void copy_from(const unused_callbacks& other) noexcept {
-    if (other.type_ != nullptr) *this = other;
+    if (other.type_if_unused_[0] != nullptr) *this = other;
   }
 
  private:
-  std::uint8_t mask_ = 0;
-  const std::type_info* type_ = nullptr;
+  static constexpr std::size_t sets = std::size_t{1} << max_callbacks;
+  std::array<const std::type_info*, sets> type_if_unused_{};  // [0]: the learnt type, if any
 };
 
 // What `upper` learns from its static type `Upper` as it is registered

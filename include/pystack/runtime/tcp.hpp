@@ -120,6 +120,7 @@ class tcp_handler {
     outgoing_eth = 8,   // hook_outgoing(eth::repr&)
   };
   static constexpr std::uint8_t all_outgoing = 2 | 4 | 8;
+  static_assert((1 | all_outgoing) >> unused_callbacks::max_callbacks == 0);
   bool calls(callback which) const noexcept { return !unused_.skips(static_cast<std::uint8_t>(which), typeid(*this)); }
   // False when none of the three hook_outgoing is overridden.
   bool calls_hook_outgoing() const noexcept { return !unused_.skips(all_outgoing, typeid(*this)); }

@@ -320,6 +320,7 @@ class UDPApplication : public runtime::layer {
   // Bits of unused_: hook_incoming, the three hook_outgoing.
   static constexpr std::uint8_t incoming = 1;
   static constexpr std::uint8_t all_outgoing = 2;
+  static_assert((incoming | all_outgoing) >> runtime::unused_callbacks::max_callbacks == 0);
   runtime::unused_callbacks unused_;
 
   // The application's hook_outgoing overloads as one hook (layers/hooks.hpp).
