@@ -402,3 +402,53 @@ TEST_CASE("a crafted runtime stack and a static stack exchange datagrams over a 
   CHECK(arp.lookup(static_ip) == *mac_address::parse("02:00:00:00:0b:01"));
   CHECK(eth.unresolved() == 0);
 }
+
+namespace {
+// A resolver of the user's own in place of the built-in ARP layer: the link
+// asks it through the virtual lookup (the built-in one is read by name).
+class fixed_resolver : public runtime::layer {
+ public:
+  fixed_resolver() : layer("fixed resolver") {}
+  ~fixed_resolver() override { detach(); }
+  std::uint32_t key() const noexcept override { return eth::ethertype::arp; }
+  runtime::service needs() const noexcept override { return runtime::service::link; }
+  void receive(const runtime::header_set&, bytes_view) override {}
+  bool resolves_ipv4() const noexcept override { return true; }
+  std::optional<mac_address> lookup(ipv4_address address) const override {
+    ++asked;
+    if (address == peer_ip) return peer_mac;
+    return std::nullopt;
+  }
+  mutable int asked = 0;
+};
+}  // namespace
+
+TEST_CASE("a resolver registered in ARP's place answers the link's lookups") {
+  virtual_clock clock;
+  runtime::ethernet_layer eth(scripted_device{}, our_config(), clock_ref(clock));
+  runtime::ip_layer ip;
+  runtime::udp_layer udp;
+  fixed_resolver resolver;
+  REQUIRE(eth.register_layer(ip));
+  REQUIRE(eth.register_layer(resolver));
+  REQUIRE(ip.register_layer(udp));
+  UDPApplication app;
+  REQUIRE(udp.register_layer(app));
+  REQUIRE(app.bind(5000));
+
+  REQUIRE(app.send_packet_to("known", peer_ip, 7));
+  CHECK(resolver.asked == 1);
+  auto& sent = eth.device_if<scripted_device>()->sent;
+  REQUIRE(sent.size() == 1);
+  const auto frame = eth::view::checked(sent[0]);
+  REQUIRE(frame);
+  CHECK(frame->destination() == peer_mac);
+  CHECK(frame->source() == our_mac);
+
+  // Unknown to it: the frame is offered to hold (which the resolver does
+  // not take) and counted, not sent.
+  static_cast<void>(app.send_packet_to("unknown", *ipv4_address::parse("10.9.0.77"), 7));
+  CHECK(resolver.asked == 2);
+  CHECK(sent.size() == 1);
+  CHECK(eth.unresolved() == 1);
+}
