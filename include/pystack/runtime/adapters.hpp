@@ -101,11 +101,11 @@ struct dynamic_tag {};
 // with `adapter_kind<D>()` (runtime/layer.hpp). A table that lists D
 // among its `Direct...` classes checks the registered layer's mark and, on
 // a match, calls D's receive for the context by name (when D says
-// `receive_by_name`) or its lookup (when D says `resolves_by_name`): no
-// virtual call, and the compiler may inline the static layer behind it into
-// the one below, as in a static stack. Any other layer, or a D registered
-// somewhere else, gets the virtual call; what runs is the same function
-// either way.
+// `receive_by_name`) or its lookup (when D says `resolves_by_name`; then
+// its `lookup_in_place`, the same answer without an optional): no virtual
+// call, and the compiler may inline the static layer behind it into the one
+// below, as in a static stack. Any other layer, or a D registered somewhere
+// else, gets the virtual call; what runs is the same function either way.
 
 // `target.receive_on_link/ipv4/udp(context, payload)` for the context's
 // place: a virtual call through `layer`, or by name through an adapter

@@ -195,7 +195,8 @@ class basic_arp_layer : public layer {
  public:
   using static_layer = typename ARP<Policy>::template bound<dynamic_lower>;
 
-  // The link's table calls its lookup by name (runtime/adapters.hpp).
+  // The link's table calls its lookup by name, as lookup_in_place
+  // (runtime/adapters.hpp).
   static constexpr bool resolves_by_name = true;
 
   basic_arp_layer() : layer("ARP"), lower_(*this), arp_(lower_) { set_direct_kind(adapter_kind<basic_arp_layer>()); }
