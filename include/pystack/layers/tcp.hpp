@@ -967,6 +967,16 @@ class TCP<Args...>::bound {
   // Calls `f(hook)` with the application's outgoing hook, or `no_hook`.
   template <class F>
   [[gnu::always_inline]] bool with_hook(connection& c, F&& f) {
+    // When no listener's application has a hook that sees a header, only a
+    // client's can (through its table): any other connection is sent for
+    // with `no_hook` after one test, instead of the dispatch on the owner
+    // with a copy of the way down for each (identical) hookless branch.
+    if constexpr (!listeners_hook_outgoing(static_cast<listeners_type*>(nullptr))) {
+      if (c.owner_ != connection::client_owner || c.app_ == nullptr) {
+        no_hook none;
+        return f(none);
+      }
+    }
     bool result = false;
     bool had_app = false;
     with_app(c, [&](auto& app) {
@@ -2089,6 +2099,12 @@ class TCP<Args...>::bound {
   static constexpr bool hook_sees_headers = std::is_invocable_v<Hook&, tcp::repr&> ||
                                             std::is_invocable_v<Hook&, ipv4::repr&> ||
                                             std::is_invocable_v<Hook&, eth::repr&>;
+  // True when some listener's application has an outgoing hook that can
+  // see a header (`hook_outgoing(tcp::repr&)` and the like).
+  template <class... Ls>
+  static constexpr bool listeners_hook_outgoing(std::tuple<Ls...>*) {
+    return (hook_sees_headers<detail::tcp_outgoing_hook<typename Ls::application>> || ...);
+  }
   template <class Hook>
   [[gnu::noinline, gnu::flatten]] bool send_control_hooked(connection& c, tcp::repr& header, Hook& hook) {
     return send_control_frame(c, header, hook);
