@@ -2084,8 +2084,29 @@ class TCP<Args...>::bound {
   // memory, which made GCC give the whole flattened send_ack a stack
   // canary and a larger frame, paid by every ACK of a hookless application
   // too.
+  //
+  // When no listener's application has such a hook (see with_hook), only a
+  // client's connection can: its whole way is out of line, with the header
+  // made there, so that no header in memory is in the frame of the
+  // hookless way (inlined in the flattened send_ack, it gave every ACK a
+  // stack canary and a larger frame). `make_header` goes by value: its
+  // references, in registers.
   template <std::invocable MakeHeader>
   [[gnu::always_inline]] void send_control(connection& c, MakeHeader&& make_header) {
+    if constexpr (!listeners_hook_outgoing(static_cast<listeners_type*>(nullptr))) {
+      if (c.owner_ == connection::client_owner && c.app_ != nullptr) {
+        send_control_client(c, make_header);
+        return;
+      }
+    }
+    send_control_with_hook(c, make_header);
+  }
+  template <class MakeHeader>
+  [[gnu::noinline]] void send_control_client(connection& c, MakeHeader make_header) {
+    send_control_with_hook(c, make_header);
+  }
+  template <class MakeHeader>
+  [[gnu::always_inline]] void send_control_with_hook(connection& c, MakeHeader& make_header) {
     with_hook(c, [&](auto& hook) __attribute__((always_inline)) {
       decltype(auto) header = make_header();
       if constexpr (hook_sees_headers<std::remove_cvref_t<decltype(hook)>>) {
