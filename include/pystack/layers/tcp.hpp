@@ -2028,7 +2028,9 @@ class TCP<Args...>::bound {
   // in code written for one ACK. ARP's hold() stays out of line.
   [[gnu::flatten]] void send_ack(connection& c) {
     c.ack_now_ = false;
-    c.ack_deadline_.reset();
+    // Assigned empty rather than reset(): a store, where reset() tests
+    // whether there is a deadline to clear first.
+    c.ack_deadline_ = std::optional<instant>{};
     c.unacked_segments_ = 0;
     if (c.state_ == tcp_state::closed || c.state_ == tcp_state::syn_sent) return;
     send_control(c, [&] {
