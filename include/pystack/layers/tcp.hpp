@@ -2088,11 +2088,11 @@ class TCP<Args...>::bound {
   // too.
   //
   // When no listener's application has such a hook (see with_hook), only a
-  // client's connection can: its whole way is out of line, with the header
-  // made there, so that no header in memory is in the frame of the
-  // hookless way (inlined in the flattened send_ack, it gave every ACK a
-  // stack canary and a larger frame). `make_header` goes by value: its
-  // references, in registers.
+  // client's connection can: then its whole way is out of line, the header
+  // made there too (`send_control_client`), so that no header lives in the
+  // hookless way's frame at all. `make_header` goes to it by value: its
+  // references, in registers (by reference, the closures were built in
+  // memory before the owner test, on every ACK).
   template <std::invocable MakeHeader>
   [[gnu::always_inline]] void send_control(connection& c, MakeHeader&& make_header) {
     if constexpr (!listeners_hook_outgoing(static_cast<listeners_type*>(nullptr))) {
