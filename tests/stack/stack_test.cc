@@ -302,6 +302,51 @@ TEST_CASE("an outgoing hook rewrites every header and checksums stay right") {
   CHECK(datagram->verify_checksum(spoofed, peer_ip));
 }
 
+// RFC 1122 §3.3.1: IP decides the next hop and its kind once (layers/ipv4.hpp
+// hands it to Ethernet's send_ipv4_to); the link address must be what
+// Ethernet's own classification gives (send_ipv4), with and without a hook
+// that sees the Ethernet header.
+TEST_CASE("IPv4's next hop reaches the link address of its kind") {
+  virtual_clock clock;
+  interface_config with_gateway = config();
+  const auto gateway_ip = *ipv4_address::parse("10.9.0.254");
+  const auto gateway_mac = *mac_address::parse("02:00:00:00:00:fe");
+  with_gateway.gateway = gateway_ip;
+  test_stack s(scripted_device{}, clock_ref(clock), with_gateway);
+  auto& arp_layer = s.link().find<ARP<>::bound<test_stack::link_layer>>();
+  arp_layer.insert(peer_ip, peer_mac);
+  arp_layer.insert(gateway_ip, gateway_mac);
+  auto& ip = s.link().find<IP<ICMP<>, UDP<Port<7, udp_echo>>>::bound<test_stack::link_layer>>();
+  using udp_layer = UDP<Port<7, udp_echo>>::bound<std::remove_reference_t<decltype(ip)>>;
+  const struct {
+    const char* to;
+    mac_address link_destination;
+  } cases[] = {
+      {"255.255.255.255", mac_address::broadcast()},  // limited broadcast
+      {"10.9.0.255", mac_address::broadcast()},       // the subnet's directed broadcast
+      {"224.0.0.251", *mac_address::parse("01:00:5e:00:00:fb")},  // RFC 1112 §6.4
+      {"10.9.0.2", peer_mac},                          // on link: the host itself
+      {"192.0.2.1", gateway_mac},                      // off link: the gateway
+  };
+  const std::string_view text = "kind";
+  const bytes_view payload(reinterpret_cast<const byte*>(text.data()), text.size());
+  auto sees_ethernet = [](eth::repr&) {};
+  for (const auto& c : cases) {
+    CAPTURE(c.to);
+    const auto to = *ipv4_address::parse(c.to);
+    s.device().sent.clear();
+    REQUIRE(ip.find<udp_layer>().send(7, to, 9999, payload));
+    REQUIRE(ip.find<udp_layer>().send(7, to, 9999, payload, sees_ethernet));
+    REQUIRE(s.device().sent.size() == 2);
+    for (const auto& sent : s.device().sent) {
+      const auto frame = eth::view::checked(sent);
+      REQUIRE(frame);
+      CHECK(frame->destination() == c.link_destination);
+      CHECK(ipv4::view::checked(frame->payload())->destination() == to);
+    }
+  }
+}
+
 TEST_CASE("the stack's headroom covers the deepest header stack") {
   // Ethernet with two tags (22) + IPv4 with options (60) + UDP (8).
   STATIC_REQUIRE(test_stack::headroom == 22 + 60 + 8);

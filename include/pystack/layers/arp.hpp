@@ -115,7 +115,9 @@ class ARP<Args...>::bound {
   [[gnu::always_inline]] std::optional<mac_address> lookup(ipv4_address address) const noexcept {
     for (const entry& e : entries_) {
       if (e.address != address) continue;
-      if (!e.resolved || e.expires <= now()) return std::nullopt;
+      // An unresolved entry's `expires` is unresolved_expiry (see entry): the
+      // freshness test alone refuses it.
+      if (e.expires <= now()) return std::nullopt;
       return e.mac;
     }
     return std::nullopt;
@@ -152,6 +154,7 @@ class ARP<Args...>::bound {
     }
     if (e->resolved) {  // stale: ask again, keep the frame meanwhile
       e->resolved = false;
+      e->expires = unresolved_expiry;
       e->requests_sent = 0;
     }
     if (e->held.size() >= policy_.max_held_frames()) {
@@ -243,11 +246,16 @@ class ARP<Args...>::bound {
   }
 
  private:
+  static constexpr instant unresolved_expiry{duration::min()};
+
   struct entry {
     ipv4_address address;
     mac_address mac;
     bool resolved = false;
-    instant expires{};
+    // While unresolved, the earliest instant: then `expires > now()` tells both
+    // that the entry is resolved and that it is fresh (lookup, on every
+    // unicast datagram sent, tests it alone).
+    instant expires = unresolved_expiry;
     instant next_request{};
     unsigned requests_sent = 0;
     std::vector<frame> held;

@@ -162,10 +162,33 @@ class Ethernet<Args...>::bound {
   // folds what they leave constant (TCP's ACK, layers/tcp.hpp send_ack).
   template <class Hook = no_hook>
   [[gnu::always_inline]] bool send_ipv4(frame frame_to_send, ipv4_address next_hop, Hook&& hook = {}) {
+    const auto kind = [next_hop](const auto& config) __attribute__((always_inline)) {
+      return kind_of_next_hop(next_hop, config);
+    };
+    return send_ipv4_as(std::move(frame_to_send), next_hop, kind, hook);
+  }
+
+  // The same with the next hop's kind (`kind_of_next_hop`) decided by the
+  // caller: IP's send decides it next to its on-link test (RFC 1122
+  // §3.3.1.1), where the subnet's mask is at hand. Taken here, after the
+  // stores to the frame (which GCC must assume may change the
+  // configuration's prefix length, a byte), the mask was read and computed
+  // again for every datagram.
+  template <class Hook = no_hook>
+  [[gnu::always_inline]] bool send_ipv4_to(frame frame_to_send, ipv4_address next_hop, next_hop_kind kind,
+                                           Hook&& hook = {}) {
+    return send_ipv4_as(std::move(frame_to_send), next_hop, [kind](const auto&) { return kind; }, hook);
+  }
+
+ private:
+  // Both: `kind(config)` tells the next hop's kind, asked when resolving.
+  template <class Kind, class Hook>
+  [[gnu::always_inline]] bool send_ipv4_as(frame frame_to_send, ipv4_address next_hop, const Kind& kind, Hook&& hook) {
     const auto& config = services().config();
     const auto resolve = [&]() __attribute__((always_inline)) -> std::optional<mac_address> {
-      if (next_hop.is_broadcast() || next_hop == config.subnet_broadcast()) return mac_address::broadcast();
-      if (next_hop.is_multicast()) return multicast_mac(next_hop);
+      const next_hop_kind how = kind(config);
+      if (how == next_hop_kind::broadcast) return mac_address::broadcast();
+      if (how == next_hop_kind::multicast) return multicast_mac(next_hop);
       if constexpr (has_resolver) {
         return resolver().lookup(next_hop);
       } else {
@@ -217,6 +240,8 @@ class Ethernet<Args...>::bound {
     }
   }
 
+
+ public:
   // Transmits a complete frame (ARP releasing frames it held).
   [[gnu::always_inline]] bool transmit(bytes_view whole_frame) {
     if (!lower_.transmit(whole_frame)) {

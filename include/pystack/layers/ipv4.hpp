@@ -202,8 +202,17 @@ class IP<Args...>::bound {
       ++stats_.no_route;
       return false;
     }
-    ++stats_.sent;
-    return lower_.send_ipv4(std::move(datagram_frame), *next_hop, hook);
+    if constexpr (requires { lower_.send_ipv4_to(std::move(datagram_frame), *next_hop, next_hop_kind::host, hook); }) {
+      // How the link reaches the next hop, decided with the subnet's mask
+      // the on-link test computed (before the counter's store: GCC must
+      // assume any store may change the prefix length, a byte).
+      const next_hop_kind kind = kind_of_next_hop(*next_hop, config);
+      ++stats_.sent;
+      return lower_.send_ipv4_to(std::move(datagram_frame), *next_hop, kind, hook);
+    } else {
+      ++stats_.sent;
+      return lower_.send_ipv4(std::move(datagram_frame), *next_hop, hook);
+    }
   }
 
   void start() { start_all(uppers_); }

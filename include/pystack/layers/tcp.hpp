@@ -967,6 +967,16 @@ class TCP<Args...>::bound {
   // Calls `f(hook)` with the application's outgoing hook, or `no_hook`.
   template <class F>
   [[gnu::always_inline]] bool with_hook(connection& c, F&& f) {
+    // When no listener's application has a hook that sees a header, only a
+    // client's can (through its table): any other connection is sent for
+    // with `no_hook` after one test, instead of the dispatch on the owner
+    // with a copy of the way down for each (identical) hookless branch.
+    if constexpr (!listeners_hook_outgoing(static_cast<listeners_type*>(nullptr))) {
+      if (c.owner_ != connection::client_owner || c.app_ == nullptr) {
+        no_hook none;
+        return f(none);
+      }
+    }
     bool result = false;
     bool had_app = false;
     with_app(c, [&](auto& app) {
@@ -2018,7 +2028,9 @@ class TCP<Args...>::bound {
   // in code written for one ACK. ARP's hold() stays out of line.
   [[gnu::flatten]] void send_ack(connection& c) {
     c.ack_now_ = false;
-    c.ack_deadline_.reset();
+    // Assigned empty rather than reset(): a store, where reset() tests
+    // whether there is a deadline to clear first.
+    c.ack_deadline_ = std::optional<instant>{};
     c.unacked_segments_ = 0;
     if (c.state_ == tcp_state::closed || c.state_ == tcp_state::syn_sent) return;
     send_control(c, [&] {
@@ -2074,8 +2086,29 @@ class TCP<Args...>::bound {
   // memory, which made GCC give the whole flattened send_ack a stack
   // canary and a larger frame, paid by every ACK of a hookless application
   // too.
+  //
+  // When no listener's application has such a hook (see with_hook), only a
+  // client's connection can: then its whole way is out of line, the header
+  // made there too (`send_control_client`), so that no header lives in the
+  // hookless way's frame at all. `make_header` goes to it by value: its
+  // references, in registers (by reference, the closures were built in
+  // memory before the owner test, on every ACK).
   template <std::invocable MakeHeader>
   [[gnu::always_inline]] void send_control(connection& c, MakeHeader&& make_header) {
+    if constexpr (!listeners_hook_outgoing(static_cast<listeners_type*>(nullptr))) {
+      if (c.owner_ == connection::client_owner && c.app_ != nullptr) {
+        send_control_client(c, make_header);
+        return;
+      }
+    }
+    send_control_with_hook(c, make_header);
+  }
+  template <class MakeHeader>
+  [[gnu::noinline]] void send_control_client(connection& c, MakeHeader make_header) {
+    send_control_with_hook(c, make_header);
+  }
+  template <class MakeHeader>
+  [[gnu::always_inline]] void send_control_with_hook(connection& c, MakeHeader& make_header) {
     with_hook(c, [&](auto& hook) __attribute__((always_inline)) {
       decltype(auto) header = make_header();
       if constexpr (hook_sees_headers<std::remove_cvref_t<decltype(hook)>>) {
@@ -2089,6 +2122,12 @@ class TCP<Args...>::bound {
   static constexpr bool hook_sees_headers = std::is_invocable_v<Hook&, tcp::repr&> ||
                                             std::is_invocable_v<Hook&, ipv4::repr&> ||
                                             std::is_invocable_v<Hook&, eth::repr&>;
+  // True when some listener's application has an outgoing hook that can
+  // see a header (`hook_outgoing(tcp::repr&)` and the like).
+  template <class... Ls>
+  static constexpr bool listeners_hook_outgoing(std::tuple<Ls...>*) {
+    return (hook_sees_headers<detail::tcp_outgoing_hook<typename Ls::application>> || ...);
+  }
   template <class Hook>
   [[gnu::noinline, gnu::flatten]] bool send_control_hooked(connection& c, tcp::repr& header, Hook& hook) {
     return send_control_frame(c, header, hook);

@@ -29,4 +29,15 @@ struct interface_config {
   constexpr ipv4_address subnet_broadcast() const noexcept { return {address.value | ~subnet_mask()}; }
 };
 
+// How the link reaches an IPv4 next hop: one host, whose link address is
+// resolved (ARP, RFC 826); every host, the limited or the subnet's directed
+// broadcast (RFC 919, RFC 922); a group (RFC 1112 §6.4).
+enum class next_hop_kind : std::uint8_t { host, broadcast, multicast };
+
+constexpr next_hop_kind kind_of_next_hop(ipv4_address next_hop, const interface_config& config) noexcept {
+  if (next_hop.is_broadcast() || next_hop == config.subnet_broadcast()) return next_hop_kind::broadcast;
+  if (next_hop.is_multicast()) return next_hop_kind::multicast;
+  return next_hop_kind::host;
+}
+
 }  // namespace pystack
