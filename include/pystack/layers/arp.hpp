@@ -124,12 +124,13 @@ class ARP<Args...>::bound {
   }
 
   // lookup's answer in place: the entry's address, or null where lookup
-  // says none. For the facade's link table (runtime/adapters.hpp), which
+  // says none (the same walk and test: change both together; stack_test
+  // compares them). For the facade's link table (runtime/adapters.hpp), which
   // hands the address on without an optional in between.
   [[gnu::always_inline]] const mac_address* lookup_in_place(ipv4_address address) const noexcept {
     for (const entry& e : entries_) {
       if (e.address != address) continue;
-      if (!e.resolved || e.expires <= now()) return nullptr;
+      if (e.expires <= now()) return nullptr;  // as lookup: unresolved_expiry refuses
       return &e.mac;
     }
     return nullptr;
