@@ -705,10 +705,23 @@ class layer {
   // network, link) and change only by registration.
   void refresh_services() noexcept {
     services_ = lower_ != nullptr ? lower_->services_ : own_services_;
+    if (services_mirror_ != nullptr) *services_mirror_ = services_;
     for (layer* dependent : dependents_) dependent->refresh_services();
   }
 
+  // Where services_ is copied to whenever it changes (null: nowhere): the
+  // adapter's dynamic_lower (runtime/adapters.hpp), which the static layer
+  // behind it asks for the services several times per packet, keeps its
+  // own copy so that they are one load from it rather than two (through
+  // the owner). Set and cleared by that dynamic_lower, which lives inside
+  // the layer.
+  void mirror_services(stack_services** mirror) noexcept {
+    services_mirror_ = mirror;
+    if (mirror != nullptr) *mirror = services_;
+  }
+
   friend class upper_table;
+  friend class dynamic_lower;
 
   std::string name_;
   layer* lower_ = nullptr;
@@ -716,6 +729,7 @@ class layer {
   detached_services detached_;
   stack_services* own_services_ = &detached_;  // what it offers its uppers without a lower
   stack_services* services_ = &detached_;
+  stack_services** services_mirror_ = nullptr;
   const void* direct_kind_ = nullptr;
   ipv4_sink ipv4_sink_ = nullptr;
   void* ipv4_sink_self_ = nullptr;
