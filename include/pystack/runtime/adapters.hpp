@@ -272,31 +272,31 @@ class dynamic_lower {
 
   // Forwards to whatever `owner` (the runtime layer that holds the static
   // one) has as its lower at the time of each call.
-  explicit dynamic_lower(layer& owner) noexcept : owner_(owner) { owner_.mirror_services(&services_); }
+  explicit dynamic_lower(layer& owner) noexcept : owner_(owner) { owner_.mirror_lower(&copy_); }
   dynamic_lower(const dynamic_lower&) = delete;
   dynamic_lower& operator=(const dynamic_lower&) = delete;
-  ~dynamic_lower() { owner_.mirror_services(nullptr); }
+  ~dynamic_lower() { owner_.mirror_lower(nullptr); }
 
   // The owner's services(), from the copy the owner keeps here
-  // (layer::mirror_services): the static layer reads the configuration,
-  // the clock and the pool through it several times per packet, and this
-  // way they are one load from here, not two through the owner.
-  stack_services& services() noexcept { return *services_; }
+  // (layer::mirror_lower): the static layer reads the configuration, the
+  // clock and the pool through it several times per packet, and this way
+  // they are one load from here, not two through the owner.
+  stack_services& services() noexcept { return *copy_.services; }
 
   bool transmit(bytes_view whole_frame) {
-    layer* below = owner_.lower();
+    layer* below = lower();
     return below != nullptr && below->transmit(whole_frame);
   }
 
   template <class Hook = no_hook>
   bool send(frame_buffer& frame_to_send, mac_address destination, std::uint16_t ethertype, Hook&& hook = {}) {
-    layer* below = owner_.lower();
+    layer* below = lower();
     return below != nullptr && below->send_frame(frame_to_send, destination, ethertype, erase_hook(hook));
   }
 
   template <class Hook = no_hook>
   [[gnu::always_inline]] bool send_ipv4(frame datagram, ipv4_address next_hop, Hook&& hook = {}) {
-    layer* below = owner_.lower();
+    layer* below = lower();
     if (below == nullptr) return false;
     if constexpr (std::is_same_v<std::remove_cvref_t<Hook>, no_hook>) {
       return below->send_ipv4_plain(std::move(datagram), next_hop);
@@ -306,7 +306,7 @@ class dynamic_lower {
   }
 
   ipv4::repr make_header(ipv4_address destination, std::uint8_t protocol) {
-    if (layer* below = owner_.lower()) return below->make_ipv4_header(destination, protocol);
+    if (layer* below = lower()) return below->make_ipv4_header(destination, protocol);
     ipv4::repr header{.source = ipv4_address::any(), .destination = destination};
     header.protocol = protocol;
     return header;
@@ -314,16 +314,19 @@ class dynamic_lower {
 
   template <class Hook = no_hook>
   bool send(frame datagram, ipv4::repr header, Hook&& hook = {}) {
-    layer* below = owner_.lower();
+    layer* below = lower();
     return below != nullptr && below->send_datagram(std::move(datagram), header, erase_hook(hook));
   }
 
  protected:
   layer& owner() noexcept { return owner_; }
+  // owner().lower() and its direct_kind(), from the copy.
+  layer* lower() const noexcept { return copy_.lower; }
+  const void* lower_kind() const noexcept { return copy_.lower_kind; }
 
  private:
   layer& owner_;
-  stack_services* services_ = nullptr;  // owner_.services(), kept by the owner
+  lower_copy copy_;  // kept by the owner (layer::mirror_lower)
 };
 
 // A dynamic_lower that, when the runtime layer below is of adapter class
@@ -435,10 +438,10 @@ class direct_lower : public dynamic_lower {
                       .destination = h.destination};
   }
 
+  // The kind is null without a lower, so one compare tells both.
   Direct* direct() noexcept {
-    layer* below = owner().lower();
-    if (below == nullptr || below->direct_kind() != adapter_kind<Direct>()) return nullptr;
-    return static_cast<Direct*>(below);
+    if (lower_kind() != adapter_kind<Direct>()) return nullptr;
+    return static_cast<Direct*>(lower());
   }
 };
 

@@ -261,6 +261,15 @@ class detached_services final : public stack_services {
 class layer;
 class tcp_service;  // runtime/tcp.hpp
 
+// What a layer copies into the dynamic_lower inside it whenever its lower
+// changes (layer::mirror_lower, runtime/adapters.hpp): its services(), its
+// lower() and that lower's direct_kind() (null without a lower).
+struct lower_copy {
+  stack_services* services = nullptr;
+  layer* lower = nullptr;
+  const void* lower_kind = nullptr;
+};
+
 // A mark unique to the class `Adapter` (layer::direct_kind).
 template <class Adapter>
 const void* adapter_kind() noexcept {
@@ -618,7 +627,12 @@ class layer {
   // Set by an adapter class whose receive functions are final, so that a
   // table that knows the class may call them without the virtual call and
   // have them inlined (runtime/adapters.hpp).
-  void set_direct_kind(const void* kind) noexcept { direct_kind_ = kind; }
+  // (Its uppers' dynamic_lowers keep a copy of it, refreshed here: it is set
+  // in the adapter's constructor, before any upper, but need not be.)
+  void set_direct_kind(const void* kind) noexcept {
+    direct_kind_ = kind;
+    for (layer* dependent : dependents_) dependent->refresh_mirror();
+  }
   // For a layer whose send_ipv4_unhooked is final and comes to
   // `sink(self, datagram, next_hop)` (send_ipv4_plain).
   using ipv4_sink = bool (*)(void* self, frame&& datagram, ipv4_address next_hop);
@@ -705,19 +719,25 @@ class layer {
   // network, link) and change only by registration.
   void refresh_services() noexcept {
     services_ = lower_ != nullptr ? lower_->services_ : own_services_;
-    if (services_mirror_ != nullptr) *services_mirror_ = services_;
+    refresh_mirror();
     for (layer* dependent : dependents_) dependent->refresh_services();
   }
 
-  // Where services_ is copied to whenever it changes (null: nowhere): the
-  // adapter's dynamic_lower (runtime/adapters.hpp), which the static layer
-  // behind it asks for the services several times per packet, keeps its
-  // own copy so that they are one load from it rather than two (through
-  // the owner). Set and cleared by that dynamic_lower, which lives inside
-  // the layer.
-  void mirror_services(stack_services** mirror) noexcept {
-    services_mirror_ = mirror;
-    if (mirror != nullptr) *mirror = services_;
+  // Where services_, lower_ and the lower's direct_kind() are copied to
+  // whenever they change (null: nowhere): the adapter's dynamic_lower
+  // (runtime/adapters.hpp), which the static layer behind it asks for the
+  // services several times per packet and sends through, keeps its own copy
+  // so that they are one load from it rather than two or three (through the
+  // owner, and its lower for the kind). Set and cleared by that
+  // dynamic_lower, which lives inside the layer.
+  void mirror_lower(lower_copy* mirror) noexcept {
+    lower_mirror_ = mirror;
+    refresh_mirror();
+  }
+  void refresh_mirror() noexcept {
+    if (lower_mirror_ != nullptr) {
+      *lower_mirror_ = {services_, lower_, lower_ != nullptr ? lower_->direct_kind_ : nullptr};
+    }
   }
 
   friend class upper_table;
@@ -729,7 +749,7 @@ class layer {
   detached_services detached_;
   stack_services* own_services_ = &detached_;  // what it offers its uppers without a lower
   stack_services* services_ = &detached_;
-  stack_services** services_mirror_ = nullptr;
+  lower_copy* lower_mirror_ = nullptr;
   const void* direct_kind_ = nullptr;
   ipv4_sink ipv4_sink_ = nullptr;
   void* ipv4_sink_self_ = nullptr;
