@@ -265,6 +265,26 @@ struct dynamic_uppers {
 // ---------------------------------------------------------------------------
 // dynamic_lower: the lower of a static layer behind the facade.
 
+// What a static layer behind the facade has as its services()
+// (dynamic_lower::services): its owner's stack_services, with the
+// configuration's address copied beside it, so that the configuration the
+// static layer reads several times per packet is one load from here, as in a
+// static stack, not one more through the services. The members a static
+// layer calls on its services, forwarded.
+class adapted_services {
+ public:
+  const interface_config& config() const noexcept { return *copy_.config; }
+  instant now() const noexcept { return copy_.services->now(); }
+  buffer_pool& pool() noexcept { return copy_.services->pool(); }
+  [[gnu::always_inline]] frame allocate_frame() noexcept { return copy_.services->allocate_frame(); }
+  // The stack_services themselves.
+  stack_services& stack() noexcept { return *copy_.services; }
+
+ private:
+  friend class dynamic_lower;
+  lower_copy copy_;  // kept by the owner (layer::mirror_lower)
+};
+
 class dynamic_lower {
  public:
   // What ARP leaves in front of its packets: the largest Ethernet header.
@@ -272,7 +292,7 @@ class dynamic_lower {
 
   // Forwards to whatever `owner` (the runtime layer that holds the static
   // one) has as its lower at the time of each call.
-  explicit dynamic_lower(layer& owner) noexcept : owner_(owner) { owner_.mirror_lower(&copy_); }
+  explicit dynamic_lower(layer& owner) noexcept : owner_(owner) { owner_.mirror_lower(&services_.copy_); }
   dynamic_lower(const dynamic_lower&) = delete;
   dynamic_lower& operator=(const dynamic_lower&) = delete;
   ~dynamic_lower() { owner_.mirror_lower(nullptr); }
@@ -280,8 +300,8 @@ class dynamic_lower {
   // The owner's services(), from the copy the owner keeps here
   // (layer::mirror_lower): the static layer reads the configuration, the
   // clock and the pool through it several times per packet, and this way
-  // they are one load from here, not two through the owner.
-  stack_services& services() noexcept { return *copy_.services; }
+  // they are one or two loads from here, not three through the owner.
+  adapted_services& services() noexcept { return services_; }
 
   bool transmit(bytes_view whole_frame) {
     layer* below = lower();
@@ -321,12 +341,12 @@ class dynamic_lower {
  protected:
   layer& owner() noexcept { return owner_; }
   // owner().lower() and its direct_kind(), from the copy.
-  layer* lower() const noexcept { return copy_.lower; }
-  const void* lower_kind() const noexcept { return copy_.lower_kind; }
+  layer* lower() const noexcept { return services_.copy_.lower; }
+  const void* lower_kind() const noexcept { return services_.copy_.lower_kind; }
 
  private:
   layer& owner_;
-  lower_copy copy_;  // kept by the owner (layer::mirror_lower)
+  adapted_services services_;
 };
 
 // A dynamic_lower that, when the runtime layer below is of adapter class

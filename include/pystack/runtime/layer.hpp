@@ -217,8 +217,12 @@ class stack_services {
   stack_services(const stack_services&) = delete;
   stack_services& operator=(const stack_services&) = delete;
 
+  friend class layer;  // copies config_ (layer::mirror_lower)
+
   // The configuration config() returns; set by the implementation before
-  // any layer can ask.
+  // any layer can ask, and not changed after (set_config assigns to the
+  // object): the adapters keep its address (runtime/adapters.hpp,
+  // layer::mirror_lower).
   void use_config(const interface_config& config) noexcept { config_ = &config; }
   // What now() returns: `read(clock)`, or steady_clock's time when `read`
   // is null.
@@ -273,9 +277,11 @@ class tcp_service;  // runtime/tcp.hpp
 
 // What a layer copies into the dynamic_lower inside it whenever its lower
 // changes (layer::mirror_lower, runtime/adapters.hpp): its services(), its
-// lower() and that lower's direct_kind() (null without a lower).
+// configuration's address, its lower() and that lower's direct_kind() (null
+// without a lower).
 struct lower_copy {
   stack_services* services = nullptr;
+  const interface_config* config = nullptr;  // &services->config()
   layer* lower = nullptr;
   const void* lower_kind = nullptr;
 };
@@ -746,7 +752,7 @@ class layer {
   }
   void refresh_mirror() noexcept {
     if (lower_mirror_ != nullptr) {
-      *lower_mirror_ = {services_, lower_, lower_ != nullptr ? lower_->direct_kind_ : nullptr};
+      *lower_mirror_ = {services_, services_->config_, lower_, lower_ != nullptr ? lower_->direct_kind_ : nullptr};
     }
   }
 
