@@ -266,17 +266,20 @@ struct dynamic_uppers {
 // dynamic_lower: the lower of a static layer behind the facade.
 
 // What a static layer behind the facade has as its services()
-// (dynamic_lower::services): its owner's stack_services, with the
-// configuration's address copied beside it, so that the configuration the
-// static layer reads several times per packet is one load from here, as in a
-// static stack, not one more through the services. The members a static
-// layer calls on its services, forwarded.
+// (dynamic_lower::services): its owner's stack_services, with what they
+// read the configuration, the pool and the clock from copied beside them, so
+// that the configuration the static layer reads several times per packet
+// (and the clock, and the pool for each frame) is one load from here, as in
+// a static stack, not one more through the services. The members a static
+// layer calls on its services, as stack_services does them.
 class adapted_services {
  public:
   const interface_config& config() const noexcept { return *copy_.config; }
-  instant now() const noexcept { return copy_.services->now(); }
-  buffer_pool& pool() noexcept { return copy_.services->pool(); }
-  [[gnu::always_inline]] frame allocate_frame() noexcept { return copy_.services->allocate_frame(); }
+  instant now() const noexcept { return stack_services::read_clock(copy_.read_clock, copy_.clock); }
+  buffer_pool& pool() noexcept { return *copy_.pool; }
+  [[gnu::always_inline]] frame allocate_frame() noexcept {
+    return copy_.pool->acquire(stack_services::frame_headroom);
+  }
   // The stack_services themselves.
   stack_services& stack() noexcept { return *copy_.services; }
 

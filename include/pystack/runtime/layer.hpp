@@ -185,10 +185,12 @@ class stack_services {
   // not compiled as a jump (GCC does not tail-call a function returning a
   // struct made from another's), so it paid a call, a frame and a return
   // more than the static stack's inlined read for every segment.
-  instant now() const noexcept {
-    if (read_clock_ == nullptr) [[likely]]
+  instant now() const noexcept { return read_clock(read_clock_, clock_); }
+  using clock_reader = instant (*)(const void*) noexcept;
+  [[gnu::always_inline]] static instant read_clock(clock_reader read, const void* clock) noexcept {
+    if (read == nullptr) [[likely]]
       return steady_clock{}.now();
-    return read_clock_(clock_);
+    return read(clock);
   }
   // Not virtual: the pool the implementation gave (use_pool).
   buffer_pool& pool() noexcept { return *pool_; }
@@ -217,12 +219,13 @@ class stack_services {
   stack_services(const stack_services&) = delete;
   stack_services& operator=(const stack_services&) = delete;
 
-  friend class layer;  // copies config_ (layer::mirror_lower)
+  friend class layer;  // copies config_, pool_ and the clock (layer::mirror_lower)
 
   // The configuration config() returns; set by the implementation before
   // any layer can ask, and not changed after (set_config assigns to the
   // object): the adapters keep its address (runtime/adapters.hpp,
-  // layer::mirror_lower).
+  // layer::mirror_lower), as they keep the pool and the clock (use_pool,
+  // use_clock: the same, once before any layer is attached).
   void use_config(const interface_config& config) noexcept { config_ = &config; }
   // What now() returns: `read(clock)`, or steady_clock's time when `read`
   // is null.
@@ -276,12 +279,17 @@ class layer;
 class tcp_service;  // runtime/tcp.hpp
 
 // What a layer copies into the dynamic_lower inside it whenever its lower
-// changes (layer::mirror_lower, runtime/adapters.hpp): its services(), its
-// configuration's address, its lower() and that lower's direct_kind() (null
+// changes (layer::mirror_lower, runtime/adapters.hpp): its services(), what
+// they read the configuration, the pool and the clock from, its lower() and that lower's direct_kind() (null
 // without a lower).
 struct lower_copy {
   stack_services* services = nullptr;
-  const interface_config* config = nullptr;  // &services->config()
+  // What services' config(), pool() and now() read, set once by the
+  // implementation (stack_services::use_config, use_pool, use_clock).
+  const interface_config* config = nullptr;
+  buffer_pool* pool = nullptr;
+  instant (*read_clock)(const void*) noexcept = nullptr;
+  const void* clock = nullptr;
   layer* lower = nullptr;
   const void* lower_kind = nullptr;
 };
@@ -752,7 +760,13 @@ class layer {
   }
   void refresh_mirror() noexcept {
     if (lower_mirror_ != nullptr) {
-      *lower_mirror_ = {services_, services_->config_, lower_, lower_ != nullptr ? lower_->direct_kind_ : nullptr};
+      *lower_mirror_ = {services_,
+                        services_->config_,
+                        services_->pool_,
+                        services_->read_clock_,
+                        services_->clock_,
+                        lower_,
+                        lower_ != nullptr ? lower_->direct_kind_ : nullptr};
     }
   }
 
