@@ -319,12 +319,16 @@ class dynamic_lower {
 
   template <class Hook = no_hook>
   [[gnu::always_inline]] bool send_ipv4(frame datagram, ipv4_address next_hop, Hook&& hook = {}) {
-    layer* below = lower();
-    if (below == nullptr) return false;
     if constexpr (std::is_same_v<std::remove_cvref_t<Hook>, no_hook>) {
-      return below->send_ipv4_plain(std::move(datagram), next_hop);
+      // The lower's send_ipv4_plain, with its sink read from the copy (one
+      // load and a test, not the lower's and its test first).
+      const lower_copy& copy = services_.copy_;
+      if (copy.lower_sink != nullptr) return copy.lower_sink(copy.lower_sink_self, std::move(datagram), next_hop);
+      layer* below = lower();
+      return below != nullptr && below->send_ipv4_unhooked(std::move(datagram), next_hop);
     } else {
-      return below->send_ipv4(std::move(datagram), next_hop, erase_hook(hook));
+      layer* below = lower();
+      return below != nullptr && below->send_ipv4(std::move(datagram), next_hop, erase_hook(hook));
     }
   }
 

@@ -280,8 +280,8 @@ class tcp_service;  // runtime/tcp.hpp
 
 // What a layer copies into the dynamic_lower inside it whenever its lower
 // changes (layer::mirror_lower, runtime/adapters.hpp): its services(), what
-// they read the configuration, the pool and the clock from, its lower() and that lower's direct_kind() (null
-// without a lower).
+// they read the configuration, the pool and the clock from, its lower(), and
+// that lower's direct_kind() and ipv4 sink (null without a lower).
 struct lower_copy {
   stack_services* services = nullptr;
   // What services' config(), pool() and now() read, set once by the
@@ -292,6 +292,10 @@ struct lower_copy {
   const void* clock = nullptr;
   layer* lower = nullptr;
   const void* lower_kind = nullptr;
+  // The lower's ipv4 sink and its argument (layer::send_ipv4_plain), null
+  // when it has none.
+  bool (*lower_sink)(void* self, frame&& datagram, ipv4_address next_hop) = nullptr;
+  void* lower_sink_self = nullptr;
 };
 
 // A mark unique to the class `Adapter` (layer::direct_kind).
@@ -660,9 +664,11 @@ class layer {
   // For a layer whose send_ipv4_unhooked is final and comes to
   // `sink(self, datagram, next_hop)` (send_ipv4_plain).
   using ipv4_sink = bool (*)(void* self, frame&& datagram, ipv4_address next_hop);
+  // (Its uppers' dynamic_lowers keep a copy, refreshed here.)
   void set_ipv4_sink(ipv4_sink sink, void* self) noexcept {
     ipv4_sink_ = sink;
     ipv4_sink_self_ = self;
+    for (layer* dependent : dependents_) dependent->refresh_mirror();
   }
   // For the layer at the bottom of a stack, which is its stack's services.
   void set_own_services(stack_services& own) noexcept {
@@ -766,7 +772,9 @@ class layer {
                         services_->read_clock_,
                         services_->clock_,
                         lower_,
-                        lower_ != nullptr ? lower_->direct_kind_ : nullptr};
+                        lower_ != nullptr ? lower_->direct_kind_ : nullptr,
+                        lower_ != nullptr ? lower_->ipv4_sink_ : nullptr,
+                        lower_ != nullptr ? lower_->ipv4_sink_self_ : nullptr};
     }
   }
 
