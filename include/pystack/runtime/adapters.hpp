@@ -265,6 +265,29 @@ struct dynamic_uppers {
 // ---------------------------------------------------------------------------
 // dynamic_lower: the lower of a static layer behind the facade.
 
+// What a static layer behind the facade has as its services()
+// (dynamic_lower::services): its owner's stack_services, with what they
+// read the configuration, the pool and the clock from copied beside them, so
+// that the configuration the static layer reads several times per packet
+// (and the clock, and the pool for each frame) is one load from here, as in
+// a static stack, not one more through the services. The members a static
+// layer calls on its services, as stack_services does them.
+class adapted_services {
+ public:
+  const interface_config& config() const noexcept { return *copy_.config; }
+  instant now() const noexcept { return stack_services::read_clock(copy_.read_clock, copy_.clock); }
+  buffer_pool& pool() noexcept { return *copy_.pool; }
+  [[gnu::always_inline]] frame allocate_frame() noexcept {
+    return copy_.pool->acquire(stack_services::frame_headroom);
+  }
+  // The stack_services themselves.
+  stack_services& stack() noexcept { return *copy_.services; }
+
+ private:
+  friend class dynamic_lower;
+  lower_copy copy_;  // kept by the owner (layer::mirror_lower)
+};
+
 class dynamic_lower {
  public:
   // What ARP leaves in front of its packets: the largest Ethernet header.
@@ -272,36 +295,45 @@ class dynamic_lower {
 
   // Forwards to whatever `owner` (the runtime layer that holds the static
   // one) has as its lower at the time of each call.
-  explicit dynamic_lower(layer& owner) noexcept : owner_(owner) {}
+  explicit dynamic_lower(layer& owner) noexcept : owner_(owner) { owner_.mirror_lower(&services_.copy_); }
   dynamic_lower(const dynamic_lower&) = delete;
   dynamic_lower& operator=(const dynamic_lower&) = delete;
+  ~dynamic_lower() { owner_.mirror_lower(nullptr); }
 
-  stack_services& services() noexcept { return owner_.services(); }
+  // The owner's services(), from the copy the owner keeps here
+  // (layer::mirror_lower): the static layer reads the configuration, the
+  // clock and the pool through it several times per packet, and this way
+  // they are one or two loads from here, not three through the owner.
+  adapted_services& services() noexcept { return services_; }
 
   bool transmit(bytes_view whole_frame) {
-    layer* below = owner_.lower();
+    layer* below = lower();
     return below != nullptr && below->transmit(whole_frame);
   }
 
   template <class Hook = no_hook>
   bool send(frame_buffer& frame_to_send, mac_address destination, std::uint16_t ethertype, Hook&& hook = {}) {
-    layer* below = owner_.lower();
+    layer* below = lower();
     return below != nullptr && below->send_frame(frame_to_send, destination, ethertype, erase_hook(hook));
   }
 
   template <class Hook = no_hook>
   [[gnu::always_inline]] bool send_ipv4(frame datagram, ipv4_address next_hop, Hook&& hook = {}) {
-    layer* below = owner_.lower();
-    if (below == nullptr) return false;
     if constexpr (std::is_same_v<std::remove_cvref_t<Hook>, no_hook>) {
-      return below->send_ipv4_plain(std::move(datagram), next_hop);
+      // The lower's send_ipv4_plain, with its sink read from the copy (one
+      // load and a test, not the lower's and its test first).
+      const lower_copy& copy = services_.copy_;
+      if (copy.lower_sink != nullptr) return copy.lower_sink(copy.lower_sink_self, std::move(datagram), next_hop);
+      layer* below = lower();
+      return below != nullptr && below->send_ipv4_unhooked(std::move(datagram), next_hop);
     } else {
-      return below->send_ipv4(std::move(datagram), next_hop, erase_hook(hook));
+      layer* below = lower();
+      return below != nullptr && below->send_ipv4(std::move(datagram), next_hop, erase_hook(hook));
     }
   }
 
   ipv4::repr make_header(ipv4_address destination, std::uint8_t protocol) {
-    if (layer* below = owner_.lower()) return below->make_ipv4_header(destination, protocol);
+    if (layer* below = lower()) return below->make_ipv4_header(destination, protocol);
     ipv4::repr header{.source = ipv4_address::any(), .destination = destination};
     header.protocol = protocol;
     return header;
@@ -309,15 +341,19 @@ class dynamic_lower {
 
   template <class Hook = no_hook>
   bool send(frame datagram, ipv4::repr header, Hook&& hook = {}) {
-    layer* below = owner_.lower();
+    layer* below = lower();
     return below != nullptr && below->send_datagram(std::move(datagram), header, erase_hook(hook));
   }
 
  protected:
   layer& owner() noexcept { return owner_; }
+  // owner().lower() and its direct_kind(), from the copy.
+  layer* lower() const noexcept { return services_.copy_.lower; }
+  const void* lower_kind() const noexcept { return services_.copy_.lower_kind; }
 
  private:
   layer& owner_;
+  adapted_services services_;
 };
 
 // A dynamic_lower that, when the runtime layer below is of adapter class
@@ -429,10 +465,10 @@ class direct_lower : public dynamic_lower {
                       .destination = h.destination};
   }
 
+  // The kind is null without a lower, so one compare tells both.
   Direct* direct() noexcept {
-    layer* below = owner().lower();
-    if (below == nullptr || below->direct_kind() != adapter_kind<Direct>()) return nullptr;
-    return static_cast<Direct*>(below);
+    if (lower_kind() != adapter_kind<Direct>()) return nullptr;
+    return static_cast<Direct*>(lower());
   }
 };
 

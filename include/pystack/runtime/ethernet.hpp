@@ -92,7 +92,8 @@ class link_backend {
   virtual const interface_config& config() const noexcept = 0;
   virtual void set_config(const interface_config& config) noexcept = 0;
   virtual instant now() const noexcept = 0;
-  // now() as a plain function and its argument, for stack_services::use_clock.
+  // now() as a plain function and its argument, for stack_services::use_clock
+  // (a null function: the stack's clock is steady_clock, read inline).
   struct clock_access {
     instant (*read)(const void*) noexcept;
     const void* clock;
@@ -146,7 +147,12 @@ class link_backend_for final : public link_backend {
   void set_config(const interface_config& config) noexcept override { stack_.config() = config; }
   instant now() const noexcept override { return stack_.now(); }
   clock_access clock() const noexcept override {
-    return {[](const void* self) noexcept { return static_cast<const link_backend_for*>(self)->stack_.now(); }, this};
+    // steady_clock has no state: stack_services reads it itself.
+    if constexpr (std::is_same_v<Clock, steady_clock>) {
+      return {nullptr, nullptr};
+    } else {
+      return {[](const void* self) noexcept { return static_cast<const link_backend_for*>(self)->stack_.now(); }, this};
+    }
   }
   buffer_pool& pool() noexcept override { return stack_.pool(); }
   frame allocate_frame() noexcept override { return stack_.allocate_frame(); }

@@ -179,8 +179,19 @@ class stack_services {
   // packet, and it is one object for the stack's life.
   const interface_config& config() const noexcept { return *config_; }
   // Not virtual either: one call to the clock the implementation gave
-  // (use_clock), read by TCP and ARP several times per segment.
-  instant now() const noexcept { return read_clock_(clock_); }
+  // (use_clock), read by TCP and ARP several times per segment. The host's
+  // steady clock (what a stack on a real device runs on) is read here
+  // without the call through a pointer: a function that forwards to it is
+  // not compiled as a jump (GCC does not tail-call a function returning a
+  // struct made from another's), so it paid a call, a frame and a return
+  // more than the static stack's inlined read for every segment.
+  instant now() const noexcept { return read_clock(read_clock_, clock_); }
+  using clock_reader = instant (*)(const void*) noexcept;
+  [[gnu::always_inline]] static instant read_clock(clock_reader read, const void* clock) noexcept {
+    if (read == nullptr) [[likely]]
+      return steady_clock{}.now();
+    return read(clock);
+  }
   // Not virtual: the pool the implementation gave (use_pool).
   buffer_pool& pool() noexcept { return *pool_; }
   // The room allocate_frame leaves in front of each frame: the most header
@@ -208,10 +219,16 @@ class stack_services {
   stack_services(const stack_services&) = delete;
   stack_services& operator=(const stack_services&) = delete;
 
+  friend class layer;  // copies config_, pool_ and the clock (layer::mirror_lower)
+
   // The configuration config() returns; set by the implementation before
-  // any layer can ask.
+  // any layer can ask, and not changed after (set_config assigns to the
+  // object): the adapters keep its address (runtime/adapters.hpp,
+  // layer::mirror_lower), as they keep the pool and the clock (use_pool,
+  // use_clock: the same, once before any layer is attached).
   void use_config(const interface_config& config) noexcept { config_ = &config; }
-  // What now() returns: `read(clock)`.
+  // What now() returns: `read(clock)`, or steady_clock's time when `read`
+  // is null.
   void use_clock(instant (*read)(const void*) noexcept, const void* clock) noexcept {
     read_clock_ = read;
     clock_ = clock;
@@ -260,6 +277,26 @@ class detached_services final : public stack_services {
 
 class layer;
 class tcp_service;  // runtime/tcp.hpp
+
+// What a layer copies into the dynamic_lower inside it whenever its lower
+// changes (layer::mirror_lower, runtime/adapters.hpp): its services(), what
+// they read the configuration, the pool and the clock from, its lower(), and
+// that lower's direct_kind() and ipv4 sink (null without a lower).
+struct lower_copy {
+  stack_services* services = nullptr;
+  // What services' config(), pool() and now() read, set once by the
+  // implementation (stack_services::use_config, use_pool, use_clock).
+  const interface_config* config = nullptr;
+  buffer_pool* pool = nullptr;
+  instant (*read_clock)(const void*) noexcept = nullptr;
+  const void* clock = nullptr;
+  layer* lower = nullptr;
+  const void* lower_kind = nullptr;
+  // The lower's ipv4 sink and its argument (layer::send_ipv4_plain), null
+  // when it has none.
+  bool (*lower_sink)(void* self, frame&& datagram, ipv4_address next_hop) = nullptr;
+  void* lower_sink_self = nullptr;
+};
 
 // A mark unique to the class `Adapter` (layer::direct_kind).
 template <class Adapter>
@@ -618,13 +655,20 @@ class layer {
   // Set by an adapter class whose receive functions are final, so that a
   // table that knows the class may call them without the virtual call and
   // have them inlined (runtime/adapters.hpp).
-  void set_direct_kind(const void* kind) noexcept { direct_kind_ = kind; }
+  // (Its uppers' dynamic_lowers keep a copy of it, refreshed here: it is set
+  // in the adapter's constructor, before any upper, but need not be.)
+  void set_direct_kind(const void* kind) noexcept {
+    direct_kind_ = kind;
+    for (layer* dependent : dependents_) dependent->refresh_mirror();
+  }
   // For a layer whose send_ipv4_unhooked is final and comes to
   // `sink(self, datagram, next_hop)` (send_ipv4_plain).
   using ipv4_sink = bool (*)(void* self, frame&& datagram, ipv4_address next_hop);
+  // (Its uppers' dynamic_lowers keep a copy, refreshed here.)
   void set_ipv4_sink(ipv4_sink sink, void* self) noexcept {
     ipv4_sink_ = sink;
     ipv4_sink_self_ = self;
+    for (layer* dependent : dependents_) dependent->refresh_mirror();
   }
   // For the layer at the bottom of a stack, which is its stack's services.
   void set_own_services(stack_services& own) noexcept {
@@ -705,10 +749,37 @@ class layer {
   // network, link) and change only by registration.
   void refresh_services() noexcept {
     services_ = lower_ != nullptr ? lower_->services_ : own_services_;
+    refresh_mirror();
     for (layer* dependent : dependents_) dependent->refresh_services();
   }
 
+  // Where services_, lower_ and the lower's direct_kind() are copied to
+  // whenever they change (null: nowhere): the adapter's dynamic_lower
+  // (runtime/adapters.hpp), which the static layer behind it asks for the
+  // services several times per packet and sends through, keeps its own copy
+  // so that they are one load from it rather than two or three (through the
+  // owner, and its lower for the kind). Set and cleared by that
+  // dynamic_lower, which lives inside the layer.
+  void mirror_lower(lower_copy* mirror) noexcept {
+    lower_mirror_ = mirror;
+    refresh_mirror();
+  }
+  void refresh_mirror() noexcept {
+    if (lower_mirror_ != nullptr) {
+      *lower_mirror_ = {services_,
+                        services_->config_,
+                        services_->pool_,
+                        services_->read_clock_,
+                        services_->clock_,
+                        lower_,
+                        lower_ != nullptr ? lower_->direct_kind_ : nullptr,
+                        lower_ != nullptr ? lower_->ipv4_sink_ : nullptr,
+                        lower_ != nullptr ? lower_->ipv4_sink_self_ : nullptr};
+    }
+  }
+
   friend class upper_table;
+  friend class dynamic_lower;
 
   std::string name_;
   layer* lower_ = nullptr;
@@ -716,6 +787,7 @@ class layer {
   detached_services detached_;
   stack_services* own_services_ = &detached_;  // what it offers its uppers without a lower
   stack_services* services_ = &detached_;
+  lower_copy* lower_mirror_ = nullptr;
   const void* direct_kind_ = nullptr;
   ipv4_sink ipv4_sink_ = nullptr;
   void* ipv4_sink_self_ = nullptr;

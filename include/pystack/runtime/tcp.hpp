@@ -86,7 +86,7 @@ class tcp_handler {
   }
   template <class Connection>
   void on_data(Connection& c, bytes_view data) {
-    tcp_data(c.id(), data);
+    tcp_data(data, c.id());
   }
   template <class Connection>
   void on_peer_closed(Connection& c) {
@@ -144,7 +144,9 @@ class tcp_handler {
   ~tcp_handler() = default;
 
   virtual void tcp_connected(const tcp_connection_info& connection) = 0;
-  virtual void tcp_data(connection_id id, bytes_view data) = 0;
+  // In packet_received's order (data, then id): TCPApplication's forwards
+  // its arguments in the registers they came in, without moving them round.
+  virtual void tcp_data(bytes_view data, connection_id id) = 0;
   virtual void tcp_peer_closed(connection_id id) = 0;
   virtual void tcp_closed(connection_id id, close_reason why) = 0;
   virtual void tcp_writable(connection_id id) = 0;

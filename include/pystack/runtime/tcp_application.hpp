@@ -469,7 +469,7 @@ class TCPApplication : public runtime::layer, public runtime::tcp_handler {
     }
     guarded([&] { connection_made(info.id); });
   }
-  void tcp_data(connection_id id, bytes_view data) override {
+  void tcp_data(bytes_view data, connection_id id) override {
     // Only the loop writes it, once per segment: an atomic, not the mutex.
     lastclient_.store(id.value, std::memory_order_release);
     guarded([&] { packet_received(data, id); });
