@@ -238,13 +238,15 @@ class IP<Args...>::bound {
       return false;
     }
     auto& lower = get_lower();
-    if constexpr (requires { lower.send_ipv4_to(std::move(datagram_frame), *next_hop, next_hop_kind::host, hook); }) {
+    if constexpr (requires {
+                    lower.send_ipv4_to(std::move(datagram_frame), *next_hop, next_hop_kind::host, config, hook);
+                  }) {
       // How the link reaches the next hop, decided with the subnet's mask
       // the on-link test computed (before the counter's store: GCC must
       // assume any store may change the prefix length, a byte).
       const next_hop_kind kind = kind_of_next_hop(*next_hop, config);
       ++stats_.sent;
-      return lower.send_ipv4_to(std::move(datagram_frame), *next_hop, kind, hook);
+      return lower.send_ipv4_to(std::move(datagram_frame), *next_hop, kind, config, hook);
     } else {
       ++stats_.sent;
       return lower.send_ipv4(std::move(datagram_frame), *next_hop, hook);
