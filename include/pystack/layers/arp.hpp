@@ -112,12 +112,19 @@ class ARP<Args...>::bound {
   // unicast datagram sent asks, from inside the inlined send path.
   // (The walk written out here rather than find_entry(): a found entry
   // then needs no null test.)
+  //
+  // The clock is asked first, before the walk: asked after it, the found
+  // entry's address had to be kept across the call (an opaque one, which
+  // may change any memory), and in the flattened way down (layers/tcp.hpp's
+  // send_ack) every callee-saved register is taken, so it went to the
+  // stack and back on every datagram.
   [[gnu::always_inline]] std::optional<mac_address> lookup(ipv4_address address) const noexcept {
+    const instant t = now();
     for (const entry& e : entries_) {
       if (e.address != address) continue;
       // An unresolved entry's `expires` is unresolved_expiry (see entry): the
       // freshness test alone refuses it.
-      if (e.expires <= now()) return std::nullopt;
+      if (e.expires <= t) return std::nullopt;
       return e.mac;
     }
     return std::nullopt;
@@ -127,6 +134,8 @@ class ARP<Args...>::bound {
   // says none (the same walk and test: change both together; stack_test
   // compares them). For the facade's link table (runtime/adapters.hpp), which
   // hands the address on without an optional in between.
+  // (Here the clock is asked after the walk, where lookup asks it before:
+  // asked first, the facade's way down was one instruction longer.)
   [[gnu::always_inline]] const mac_address* lookup_in_place(ipv4_address address) const noexcept {
     for (const entry& e : entries_) {
       if (e.address != address) continue;

@@ -165,7 +165,7 @@ class Ethernet<Args...>::bound {
     const auto kind = [next_hop](const auto& config) __attribute__((always_inline)) {
       return kind_of_next_hop(next_hop, config);
     };
-    return send_ipv4_as(std::move(frame_to_send), next_hop, kind, hook);
+    return send_ipv4_as(std::move(frame_to_send), next_hop, kind, services().config(), hook);
   }
 
   // The same with the next hop's kind (`kind_of_next_hop`) decided by the
@@ -173,18 +173,21 @@ class Ethernet<Args...>::bound {
   // §3.3.1.1), where the subnet's mask is at hand. Taken here, after the
   // stores to the frame (which GCC must assume may change the
   // configuration's prefix length, a byte), the mask was read and computed
-  // again for every datagram.
+  // again for every datagram. `config` is the services' configuration, the
+  // same object as this layer's (IP's services are its lower's): IP read it
+  // before the frame's byte stores, after which GCC must assume this
+  // layer's reference to its lower may have changed and read it again.
   template <class Hook = no_hook>
   [[gnu::always_inline]] bool send_ipv4_to(frame frame_to_send, ipv4_address next_hop, next_hop_kind kind,
-                                           Hook&& hook = {}) {
-    return send_ipv4_as(std::move(frame_to_send), next_hop, [kind](const auto&) { return kind; }, hook);
+                                           const interface_config& config, Hook&& hook = {}) {
+    return send_ipv4_as(std::move(frame_to_send), next_hop, [kind](const auto&) { return kind; }, config, hook);
   }
 
  private:
   // Both: `kind(config)` tells the next hop's kind, asked when resolving.
   template <class Kind, class Hook>
-  [[gnu::always_inline]] bool send_ipv4_as(frame frame_to_send, ipv4_address next_hop, const Kind& kind, Hook&& hook) {
-    const auto& config = services().config();
+  [[gnu::always_inline]] bool send_ipv4_as(frame frame_to_send, ipv4_address next_hop, const Kind& kind,
+                                           const interface_config& config, Hook&& hook) {
     const auto resolve = [&]() __attribute__((always_inline)) -> std::optional<mac_address> {
       const next_hop_kind how = kind(config);
       if (how == next_hop_kind::broadcast) return mac_address::broadcast();

@@ -167,6 +167,41 @@ class IP<Args...>::bound {
   // can move a segment to another address without breaking it.
   template <class Hook = no_hook>
   [[gnu::always_inline]] bool send(frame datagram_frame, ipv4::repr header, Hook&& hook = {}) {
+    // The lower and the configuration read where they are needed, after
+    // the header's stores, as before make_and_send (the facade's way down,
+    // runtime/adapters.hpp, calls make_header and send apart).
+    return send_through([this]() -> Lower& { return lower_; },
+                        [this]() -> decltype(auto) { return services().config(); }, std::move(datagram_frame), header,
+                        hook);
+  }
+
+  // make_header, then `finish(header)` (the transport emits its own header
+  // for it), then send. The way to the link layer and the configuration are
+  // read once, before the transport's header byte stores: GCC must assume
+  // that those may change any memory, the layers' references to their
+  // lowers included, so with make_header and send apart it read the chain
+  // (this layer's lower, the link layer's) again after them, and again
+  // after this layer's own header stores. layers/tcp.hpp's emit uses this
+  // when its lower has it (as runtime/adapters.hpp's direct_lower does).
+  template <class Finish, class Hook>
+  [[gnu::always_inline]] bool make_and_send(frame& datagram_frame, ipv4_address destination, std::uint8_t protocol,
+                                            Finish&& finish, Hook& hook) {
+    Lower& lower = lower_;
+    const auto& config = lower.services().config();
+    ipv4::repr header = make_header(destination, protocol);
+    finish(header);
+    return send_through([&lower]() -> Lower& { return lower; }, [&config]() -> const auto& { return config; },
+                        std::move(datagram_frame), header, hook);
+  }
+
+ private:
+  // send's body, with the lower and the configuration from `get_lower()`
+  // and `get_config()`, called after the header's byte stores. The header
+  // by reference: the caller's own copy (by value, the facade's way down
+  // copied it once more, in memory).
+  template <class GetLower, class GetConfig, class Hook>
+  [[gnu::always_inline]] bool send_through(const GetLower& get_lower, const GetConfig& get_config,
+                                           frame datagram_frame, ipv4::repr& header, Hook& hook) {
     // Only a hook that takes an ipv4::repr can move the addresses; for the
     // others the two final_destination() walks cost 40 instructions a segment.
     if constexpr (std::is_invocable_v<Hook&, ipv4::repr&>) {
@@ -186,7 +221,7 @@ class IP<Args...>::bound {
     // GCC must assume may change the frame's own (it would load them again).
     const mutable_bytes datagram = datagram_frame->bytes();
     header.emit(datagram);
-    const auto& config = services().config();
+    const auto& config = get_config();
     if (datagram.size() > config.mtu) {
       ++stats_.too_big;
       return false;
@@ -202,19 +237,23 @@ class IP<Args...>::bound {
       ++stats_.no_route;
       return false;
     }
-    if constexpr (requires { lower_.send_ipv4_to(std::move(datagram_frame), *next_hop, next_hop_kind::host, hook); }) {
+    auto& lower = get_lower();
+    if constexpr (requires {
+                    lower.send_ipv4_to(std::move(datagram_frame), *next_hop, next_hop_kind::host, config, hook);
+                  }) {
       // How the link reaches the next hop, decided with the subnet's mask
       // the on-link test computed (before the counter's store: GCC must
       // assume any store may change the prefix length, a byte).
       const next_hop_kind kind = kind_of_next_hop(*next_hop, config);
       ++stats_.sent;
-      return lower_.send_ipv4_to(std::move(datagram_frame), *next_hop, kind, hook);
+      return lower.send_ipv4_to(std::move(datagram_frame), *next_hop, kind, config, hook);
     } else {
       ++stats_.sent;
-      return lower_.send_ipv4(std::move(datagram_frame), *next_hop, hook);
+      return lower.send_ipv4(std::move(datagram_frame), *next_hop, hook);
     }
   }
 
+ public:
   void start() { start_all(uppers_); }
   void stop() { stop_all(uppers_); }
   bool idle() const { return all_idle(uppers_); }
