@@ -388,9 +388,18 @@ class direct_lower : public dynamic_lower {
   [[gnu::always_inline]] bool make_and_send(frame& datagram, ipv4_address destination, std::uint8_t protocol,
                                             Finish&& finish, Hook& hook) {
     if (Direct* below = direct()) [[likely]] {
-      ipv4::repr header = below->static_implementation().make_header(destination, protocol);
-      finish(header);
-      return send_through(*below, std::move(datagram), header, hook);
+      if constexpr (!std::is_invocable_v<Hook&, ipv4::repr&>) {
+        // Nothing here to do between the header and the send: the IPv4
+        // layer's own make_and_send, which keeps the header in one place.
+        // (Made here and sent by value, without_options' copy was written
+        // field by field and read back 16 bytes at a time, a load that waits
+        // for the narrow stores before it: 6 ns a segment.)
+        return below->static_implementation().make_and_send(datagram, destination, protocol, finish, hook);
+      } else {
+        ipv4::repr header = below->static_implementation().make_header(destination, protocol);
+        finish(header);
+        return send_through(*below, std::move(datagram), header, hook);
+      }
     }
     ipv4::repr header = dynamic_lower::make_header(destination, protocol);
     finish(header);

@@ -105,7 +105,11 @@ inline std::uint64_t sum_native(const byte* p, std::size_t n) noexcept {
 // if it continued at an odd offset (RFC 1071 §2(B)).
 class accumulator {
  public:
-  accumulator& add(bytes_view bytes) noexcept {
+  accumulator& add(bytes_view bytes) noexcept { return add_inline(bytes); }
+  // add() always inline, for a caller on every packet's way whose copy GCC
+  // might otherwise share out of line (TCP's receive checksum, which the
+  // static stack and the facade compile in different units).
+  [[gnu::always_inline]] accumulator& add_inline(bytes_view bytes) noexcept {
     const std::uint16_t piece = detail::fold(detail::sum_native(bytes.data(), bytes.size()));
     sum_ += odd_ ? static_cast<std::uint16_t>((piece >> 8) | (piece << 8)) : piece;
     odd_ ^= (bytes.size() & 1) != 0;
@@ -116,6 +120,25 @@ class accumulator {
   // wire. Must come at an even offset of the summed data.
   accumulator& add16(std::uint16_t host_value) noexcept {
     sum_ += detail::to_network16(host_value);
+    return *this;
+  }
+  // Adds a sum of fields taken in host order, 16- or 32-bit, each as it
+  // appears big-endian on the wire at an even offset (RFC 1071 §2(B): the
+  // sum of the byte-swapped words is the byte-swapped sum, so one swap serves
+  // them all; a 32-bit word is its two 16-bit words once folded).
+  // For a header summed from the values just written rather than read back:
+  // a load that spans several narrow stores still in flight waits for them
+  // (store-to-load forwarding fails), which cost every ACK more time than
+  // its instructions.
+  accumulator& add_host_words(std::uint64_t host_sum) noexcept {
+    sum_ += detail::to_network16(detail::fold(host_sum));
+    return *this;
+  }
+  // add() for what follows a header summed by add_host_words: often
+  // nothing (an ACK, a header without options), so only a test inline; the
+  // summing out of line, so that each emit does not carry a copy of add().
+  accumulator& add_rest(bytes_view bytes) noexcept {
+    if (!bytes.empty()) add_out_of_line(bytes);
     return *this;
   }
   accumulator& add32(std::uint32_t host_value) noexcept {
@@ -140,6 +163,8 @@ class accumulator {
   std::uint16_t finish() const noexcept { return static_cast<std::uint16_t>(~sum()); }
 
  private:
+  [[gnu::noinline]] void add_out_of_line(bytes_view bytes) noexcept { add(bytes); }
+
   std::uint64_t sum_ = 0;
   bool odd_ = false;
 };

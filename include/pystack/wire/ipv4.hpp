@@ -540,7 +540,14 @@ struct repr {
   // 65535.
   void emit(mutable_bytes datagram) const noexcept {
     emit_without_checksum(datagram);
-    wire::store_be16(datagram.data() + field::checksum.offset, compute_checksum(datagram.first(size())));
+    // RFC 791 §3.1: the fixed header summed from the values written
+    // (checksum::accumulator::add_host_words says why), the options as bytes.
+    const std::uint16_t sum =
+        checksum::accumulator{}
+            .add_host_words(fixed_header_words(static_cast<std::uint16_t>(datagram.size())))
+            .add_rest(datagram.subspan(header_size, size() - header_size))
+            .finish();
+    wire::store_be16(datagram.data() + field::checksum.offset, sum);
   }
 
   // The same with the checksum field left zero, for a device that computes
@@ -548,15 +555,11 @@ struct repr {
   void emit_without_checksum(mutable_bytes datagram) const noexcept {
     byte* p = datagram.data();
     const std::size_t length = size();
-    p[0] = static_cast<byte>((version_number << 4) | (length / 4));
-    p[field::tos.offset] = static_cast<byte>((dscp << 2) | (ecn & 0x3));
+    p[0] = static_cast<byte>(version_and_length());
+    p[field::tos.offset] = tos_byte();
     wire::store_be16(p + field::total_length.offset, static_cast<std::uint16_t>(datagram.size()));
     wire::store_be16(p + field::identification.offset, identification);
-    std::uint16_t flags_word = fragment_offset & flag::fragment_offset_mask;
-    if (reserved_flag) flags_word |= flag::reserved;
-    if (dont_fragment) flags_word |= flag::dont_fragment;
-    if (more_fragments) flags_word |= flag::more_fragments;
-    wire::store_be16(p + field::flags_and_fragment_offset.offset, flags_word);
+    wire::store_be16(p + field::flags_and_fragment_offset.offset, flags_word());
     p[field::ttl.offset] = ttl;
     p[field::protocol.offset] = protocol;
     wire::store_be16(p + field::checksum.offset, 0);
@@ -567,6 +570,29 @@ struct repr {
     // End of Option List.
     std::fill(p + header_size + options_length, p + length, byte{option_type::end_of_list});
   }
+
+ private:
+  std::uint8_t version_and_length() const noexcept {
+    return static_cast<std::uint8_t>((version_number << 4) | (size() / 4));
+  }
+  std::uint8_t tos_byte() const noexcept { return static_cast<std::uint8_t>((dscp << 2) | (ecn & 0x3)); }
+  std::uint16_t flags_word() const noexcept {
+    std::uint16_t word = fragment_offset & flag::fragment_offset_mask;
+    if (reserved_flag) word |= flag::reserved;
+    if (dont_fragment) word |= flag::dont_fragment;
+    if (more_fragments) word |= flag::more_fragments;
+    return word;
+  }
+  // The 20-byte fixed header's 16-bit words, checksum zero, summed in host
+  // order (for accumulator::add_host_words).
+  std::uint64_t fixed_header_words(std::uint16_t total_length) const noexcept {
+    return std::uint64_t{static_cast<std::uint16_t>((version_and_length() << 8) | tos_byte())} + total_length +
+           identification + flags_word() + static_cast<std::uint16_t>((ttl << 8) | protocol) +
+           (source.value >> 16) + (source.value & 0xffffu) + (destination.value >> 16) +
+           (destination.value & 0xffffu);
+  }
+
+ public:
 
   friend bool operator==(const repr&, const repr&) = default;
 };

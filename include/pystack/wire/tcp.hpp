@@ -826,7 +826,7 @@ class basic_view {
   bool verify_checksum(ipv4_address source, ipv4_address destination) const noexcept {
     return checksum::accumulator{}
                .add_pseudo_header(source, destination, ip_protocol, static_cast<std::uint16_t>(bytes_.size()))
-               .add(bytes_)
+               .add_inline(bytes_)
                .finish() == 0;
   }
 
@@ -936,7 +936,16 @@ struct repr {
   // instructions a frame: bench/RESULTS.md.)
   void emit(mutable_bytes segment, ipv4_address source, ipv4_address destination) const noexcept {
     emit_without_checksum(segment);
-    wire::store_be16(segment.data() + field::checksum.offset, compute_checksum(segment, source, destination));
+    // RFC 9293 §3.1 over the pseudo-header, the fixed header summed from the
+    // values written (checksum::accumulator::add_host_words says why), then
+    // the options and payload as bytes.
+    const std::uint16_t sum =
+        checksum::accumulator{}
+            .add_pseudo_header(source, destination, ip_protocol, static_cast<std::uint16_t>(segment.size()))
+            .add_host_words(fixed_header_words())
+            .add_rest(segment.subspan(header_size))
+            .finish();
+    wire::store_be16(segment.data() + field::checksum.offset, sum);
   }
 
   // The same with a zero checksum, for a hook that rewrites fields before the
@@ -947,13 +956,28 @@ struct repr {
     wire::store_be16(p + field::destination_port.offset, destination_port);
     wire::store_be32(p + field::sequence_number.offset, sequence_number.raw());
     wire::store_be32(p + field::ack_number.offset, ack_number.raw());
-    const auto words = static_cast<std::uint16_t>(size() / 4);
-    wire::store_be16(p + field::flags.offset, static_cast<std::uint16_t>((words << 12) | flags.bits()));
+    wire::store_be16(p + field::flags.offset, offset_and_flags());
     wire::store_be16(p + field::window.offset, window);
     wire::store_be16(p + field::checksum.offset, 0);
     wire::store_be16(p + field::urgent_pointer.offset, urgent_pointer);
     options.emit(p + field::options.offset);
   }
+
+ private:
+  // The data offset (in 32-bit words) and the control bits: one 16-bit word.
+  std::uint16_t offset_and_flags() const noexcept {
+    return static_cast<std::uint16_t>(((size() / 4) << 12) | flags.bits());
+  }
+  // The 20-byte fixed header's 16-bit words, checksum zero, summed in host
+  // order (for accumulator::add_host_words).
+  std::uint64_t fixed_header_words() const noexcept {
+    const std::uint32_t seq = sequence_number.raw();
+    const std::uint32_t ack = ack_number.raw();
+    return std::uint64_t{source_port} + destination_port + (seq >> 16) + (seq & 0xffffu) + (ack >> 16) +
+           (ack & 0xffffu) + offset_and_flags() + window + urgent_pointer;
+  }
+
+ public:
 
   friend bool operator==(const repr&, const repr&) = default;
 };
