@@ -583,13 +583,13 @@ struct repr {
     if (more_fragments) word |= flag::more_fragments;
     return word;
   }
-  // The 20-byte fixed header's 16-bit words, checksum zero, summed in host
-  // order (for accumulator::add_host_words).
+  // The 20-byte fixed header's words, checksum zero, summed in host order
+  // (for accumulator::add_host_words). An address is added whole: its two
+  // 16-bit halves are what it is modulo 0xffff, which the fold reduces by.
   std::uint64_t fixed_header_words(std::uint16_t total_length) const noexcept {
     return std::uint64_t{static_cast<std::uint16_t>((version_and_length() << 8) | tos_byte())} + total_length +
-           identification + flags_word() + static_cast<std::uint16_t>((ttl << 8) | protocol) +
-           (source.value >> 16) + (source.value & 0xffffu) + (destination.value >> 16) +
-           (destination.value & 0xffffu);
+           identification + flags_word() + static_cast<std::uint16_t>((ttl << 8) | protocol) + source.value +
+           destination.value;
   }
 
  public:

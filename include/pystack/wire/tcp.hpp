@@ -968,13 +968,12 @@ struct repr {
   std::uint16_t offset_and_flags() const noexcept {
     return static_cast<std::uint16_t>(((size() / 4) << 12) | flags.bits());
   }
-  // The 20-byte fixed header's 16-bit words, checksum zero, summed in host
-  // order (for accumulator::add_host_words).
+  // The 20-byte fixed header's words, checksum zero, summed in host order
+  // (for accumulator::add_host_words). A 32-bit field is added whole: its
+  // two 16-bit halves are what it is modulo 0xffff, which the fold reduces by.
   std::uint64_t fixed_header_words() const noexcept {
-    const std::uint32_t seq = sequence_number.raw();
-    const std::uint32_t ack = ack_number.raw();
-    return std::uint64_t{source_port} + destination_port + (seq >> 16) + (seq & 0xffffu) + (ack >> 16) +
-           (ack & 0xffffu) + offset_and_flags() + window + urgent_pointer;
+    return std::uint64_t{source_port} + destination_port + sequence_number.raw() + ack_number.raw() +
+           offset_and_flags() + window + urgent_pointer;
   }
 
  public:
