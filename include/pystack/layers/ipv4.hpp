@@ -154,9 +154,7 @@ class IP<Args...>::bound {
   // source address, TTL, identification. The caller may change any field.
   // (Inline, like send: see Ethernet's send_ipv4.)
   [[gnu::always_inline]] ipv4::repr make_header(ipv4_address destination, std::uint8_t protocol) {
-    ipv4::repr header{.source = services().config().address, .destination = destination};
-    header.protocol = protocol;
-    header.ttl = policy_.ttl(destination);
+    ipv4::repr header = make_header_unnumbered(destination, protocol);
     header.identification = policy_.identification(header);
     return header;
   }
@@ -188,13 +186,26 @@ class IP<Args...>::bound {
                                             Finish&& finish, Hook& hook) {
     Lower& lower = lower_;
     const auto& config = lower.services().config();
-    ipv4::repr header = make_header(destination, protocol);
+    // The identification asked for after `finish`: taken before, it was
+    // kept across the transport's emit (TCP's checksum leaves no register
+    // free), stored on the stack and loaded back. The policy sees the header
+    // as it will be sent (the transport sets its source).
+    ipv4::repr header = make_header_unnumbered(destination, protocol);
     finish(header);
+    header.identification = policy_.identification(header);
     return send_through([&lower]() -> Lower& { return lower; }, [&config]() -> const auto& { return config; },
                         std::move(datagram_frame), header, hook);
   }
 
  private:
+  // make_header without the identification.
+  [[gnu::always_inline]] ipv4::repr make_header_unnumbered(ipv4_address destination, std::uint8_t protocol) {
+    ipv4::repr header{.source = services().config().address, .destination = destination};
+    header.protocol = protocol;
+    header.ttl = policy_.ttl(destination);
+    return header;
+  }
+
   // send's body, with the lower and the configuration from `get_lower()`
   // and `get_config()`, called after the header's byte stores. The header
   // by reference: the caller's own copy (by value, the facade's way down
