@@ -118,6 +118,8 @@ class Ethernet<Args...>::bound {
     }
   }
   auto& services() noexcept { return lower_.services(); }
+  // The layer below (the device's side), for IP's send_ipv4_to.
+  Lower& lower() noexcept { return lower_; }
   const ethernet_stats& stats() const noexcept { return stats_; }
 
   // ---- receive ----
@@ -165,7 +167,7 @@ class Ethernet<Args...>::bound {
     const auto kind = [next_hop](const auto& config) __attribute__((always_inline)) {
       return kind_of_next_hop(next_hop, config);
     };
-    return send_ipv4_as(std::move(frame_to_send), next_hop, kind, services().config(), hook);
+    return send_ipv4_as(std::move(frame_to_send), next_hop, kind, services().config(), lower_, hook);
   }
 
   // The same with the next hop's kind (`kind_of_next_hop`) decided by the
@@ -177,17 +179,22 @@ class Ethernet<Args...>::bound {
   // same object as this layer's (IP's services are its lower's): IP read it
   // before the frame's byte stores, after which GCC must assume this
   // layer's reference to its lower may have changed and read it again.
+  // `lower` is this layer's lower(), read by IP before those stores for the
+  // same reason: the frame goes to the device through it (read again after
+  // ARP's clock call, through this layer's address kept on the stack, it
+  // cost a load more).
   template <class Hook = no_hook>
   [[gnu::always_inline]] bool send_ipv4_to(frame frame_to_send, ipv4_address next_hop, next_hop_kind kind,
-                                           const interface_config& config, Hook&& hook = {}) {
-    return send_ipv4_as(std::move(frame_to_send), next_hop, [kind](const auto&) { return kind; }, config, hook);
+                                           const interface_config& config, Lower& lower, Hook&& hook = {}) {
+    return send_ipv4_as(std::move(frame_to_send), next_hop, [kind](const auto&) { return kind; }, config, lower,
+                        hook);
   }
 
  private:
   // Both: `kind(config)` tells the next hop's kind, asked when resolving.
   template <class Kind, class Hook>
   [[gnu::always_inline]] bool send_ipv4_as(frame frame_to_send, ipv4_address next_hop, const Kind& kind,
-                                           const interface_config& config, Hook&& hook) {
+                                           const interface_config& config, Lower& lower, Hook&& hook) {
     const auto resolve = [&]() __attribute__((always_inline)) -> std::optional<mac_address> {
       const next_hop_kind how = kind(config);
       if (how == next_hop_kind::broadcast) return mac_address::broadcast();
@@ -230,10 +237,10 @@ class Ethernet<Args...>::bound {
       resolved = resolve();
       // Unresolved, the frame is held with a zero destination (ARP writes it).
       eth::repr::emit_destination(whole_frame.data(), resolved ? *resolved : mac_address{});
-      if (resolved) return transmit(whole_frame);
+      if (resolved) return transmit_through(lower, whole_frame);
     }
     // A destination the hook chose itself needs no resolution.
-    if (resolved || hook_chose_destination) return transmit(frame_to_send->bytes());
+    if (resolved || hook_chose_destination) return transmit_through(lower, frame_to_send->bytes());
     if constexpr (has_resolver) {
       resolver().hold(next_hop, std::move(frame_to_send));
       return true;
@@ -246,14 +253,20 @@ class Ethernet<Args...>::bound {
 
  public:
   // Transmits a complete frame (ARP releasing frames it held).
-  [[gnu::always_inline]] bool transmit(bytes_view whole_frame) {
-    if (!lower_.transmit(whole_frame)) {
+  [[gnu::always_inline]] bool transmit(bytes_view whole_frame) { return transmit_through(lower_, whole_frame); }
+
+ private:
+  // transmit through `lower`, this layer's lower_ read earlier by the caller.
+  [[gnu::always_inline]] bool transmit_through(Lower& lower, bytes_view whole_frame) {
+    if (!lower.transmit(whole_frame)) {
       ++stats_.send_failures;
       return false;
     }
     ++stats_.sent;
     return true;
   }
+
+ public:
 
   // ---- lifecycle and time ----
   void start() { start_all(uppers_); }

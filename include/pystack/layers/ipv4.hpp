@@ -169,8 +169,8 @@ class IP<Args...>::bound {
     // the header's stores, as before make_and_send (the facade's way down,
     // runtime/adapters.hpp, calls make_header and send apart).
     return send_through([this]() -> Lower& { return lower_; },
-                        [this]() -> decltype(auto) { return services().config(); }, std::move(datagram_frame), header,
-                        hook);
+                        [this]() -> decltype(auto) { return services().config(); },
+                        [](auto& link) -> auto& { return link.lower(); }, std::move(datagram_frame), header, hook);
   }
 
   // make_header, then `finish(header)` (the transport emits its own header
@@ -186,6 +186,15 @@ class IP<Args...>::bound {
                                             Finish&& finish, Hook& hook) {
     Lower& lower = lower_;
     const auto& config = lower.services().config();
+    // The link layer's own lower (the device's side) read here too, for
+    // the same reason, where the link layer has send_ipv4_to (Ethernet).
+    const auto link_lower = [&lower] {
+      if constexpr (requires { lower.lower(); }) {
+        return &lower.lower();
+      } else {
+        return &lower;  // not asked for: the link layer has no send_ipv4_to
+      }
+    }();
     // The identification asked for after `finish`: taken before, it was
     // kept across the transport's emit (TCP's checksum leaves no register
     // free), stored on the stack and loaded back. The policy sees the header
@@ -194,7 +203,7 @@ class IP<Args...>::bound {
     finish(header);
     header.identification = policy_.identification(header);
     return send_through([&lower]() -> Lower& { return lower; }, [&config]() -> const auto& { return config; },
-                        std::move(datagram_frame), header, hook);
+                        [link_lower](auto&) -> auto& { return *link_lower; }, std::move(datagram_frame), header, hook);
   }
 
  private:
@@ -207,12 +216,14 @@ class IP<Args...>::bound {
   }
 
   // send's body, with the lower and the configuration from `get_lower()`
-  // and `get_config()`, called after the header's byte stores. The header
+  // and `get_config()`, called after the header's byte stores, and the link
+  // layer's own lower from `get_link_lower(lower)` (for send_ipv4_to). The header
   // by reference: the caller's own copy (by value, the facade's way down
   // copied it once more, in memory).
-  template <class GetLower, class GetConfig, class Hook>
+  template <class GetLower, class GetConfig, class GetLinkLower, class Hook>
   [[gnu::always_inline]] bool send_through(const GetLower& get_lower, const GetConfig& get_config,
-                                           frame datagram_frame, ipv4::repr& header, Hook& hook) {
+                                           const GetLinkLower& get_link_lower, frame datagram_frame,
+                                           ipv4::repr& header, Hook& hook) {
     // Only a hook that takes an ipv4::repr can move the addresses; for the
     // others the two final_destination() walks cost 40 instructions a segment.
     if constexpr (std::is_invocable_v<Hook&, ipv4::repr&>) {
@@ -250,14 +261,15 @@ class IP<Args...>::bound {
     }
     auto& lower = get_lower();
     if constexpr (requires {
-                    lower.send_ipv4_to(std::move(datagram_frame), *next_hop, next_hop_kind::host, config, hook);
+                    lower.send_ipv4_to(std::move(datagram_frame), *next_hop, next_hop_kind::host, config,
+                                       lower.lower(), hook);
                   }) {
       // How the link reaches the next hop, decided with the subnet's mask
       // the on-link test computed (before the counter's store: GCC must
       // assume any store may change the prefix length, a byte).
       const next_hop_kind kind = kind_of_next_hop(*next_hop, config);
       ++stats_.sent;
-      return lower.send_ipv4_to(std::move(datagram_frame), *next_hop, kind, config, hook);
+      return lower.send_ipv4_to(std::move(datagram_frame), *next_hop, kind, config, get_link_lower(lower), hook);
     } else {
       ++stats_.sent;
       return lower.send_ipv4(std::move(datagram_frame), *next_hop, hook);
