@@ -188,8 +188,10 @@ class IP<Args...>::bound {
     const auto& config = lower.services().config();
     // The link layer's own lower (the device's side) read here too, for
     // the same reason, where the link layer has send_ipv4_to (Ethernet).
-    const auto link_lower = [&lower] {
-      if constexpr (requires { lower.lower(); }) {
+    const auto link_lower = [&] {
+      if constexpr (requires(frame f) {
+                      lower.send_ipv4_to(std::move(f), destination, next_hop_kind::host, config, lower.lower(), hook);
+                    }) {
         return &lower.lower();
       } else {
         return &lower;  // not asked for: the link layer has no send_ipv4_to
