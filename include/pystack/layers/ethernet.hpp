@@ -167,7 +167,9 @@ class Ethernet<Args...>::bound {
     const auto kind = [next_hop](const auto& config) __attribute__((always_inline)) {
       return kind_of_next_hop(next_hop, config);
     };
-    return send_ipv4_as(std::move(frame_to_send), next_hop, kind, services().config(), lower_, hook);
+    // lower_ read when transmitting, after the resolution, as before.
+    return send_ipv4_as(std::move(frame_to_send), next_hop, kind, services().config(),
+                        [this]() -> Lower& { return lower_; }, hook);
   }
 
   // The same with the next hop's kind (`kind_of_next_hop`) decided by the
@@ -186,15 +188,17 @@ class Ethernet<Args...>::bound {
   template <class Hook = no_hook>
   [[gnu::always_inline]] bool send_ipv4_to(frame frame_to_send, ipv4_address next_hop, next_hop_kind kind,
                                            const interface_config& config, Lower& lower, Hook&& hook = {}) {
-    return send_ipv4_as(std::move(frame_to_send), next_hop, [kind](const auto&) { return kind; }, config, lower,
-                        hook);
+    return send_ipv4_as(std::move(frame_to_send), next_hop, [kind](const auto&) { return kind; }, config,
+                        [&lower]() -> Lower& { return lower; }, hook);
   }
 
  private:
   // Both: `kind(config)` tells the next hop's kind, asked when resolving.
-  template <class Kind, class Hook>
+  // `get_lower()` gives the lower to transmit through, asked when transmitting.
+  template <class Kind, class GetLower, class Hook>
   [[gnu::always_inline]] bool send_ipv4_as(frame frame_to_send, ipv4_address next_hop, const Kind& kind,
-                                           const interface_config& config, Lower& lower, Hook&& hook) {
+                                           const interface_config& config, const GetLower& get_lower,
+                                           Hook&& hook) {
     const auto resolve = [&]() __attribute__((always_inline)) -> std::optional<mac_address> {
       const next_hop_kind how = kind(config);
       if (how == next_hop_kind::broadcast) return mac_address::broadcast();
@@ -237,10 +241,10 @@ class Ethernet<Args...>::bound {
       resolved = resolve();
       // Unresolved, the frame is held with a zero destination (ARP writes it).
       eth::repr::emit_destination(whole_frame.data(), resolved ? *resolved : mac_address{});
-      if (resolved) return transmit_through(lower, whole_frame);
+      if (resolved) return transmit_through(get_lower(), whole_frame);
     }
     // A destination the hook chose itself needs no resolution.
-    if (resolved || hook_chose_destination) return transmit_through(lower, frame_to_send->bytes());
+    if (resolved || hook_chose_destination) return transmit_through(get_lower(), frame_to_send->bytes());
     if constexpr (has_resolver) {
       resolver().hold(next_hop, std::move(frame_to_send));
       return true;
