@@ -254,12 +254,6 @@ class Ethernet<Args...>::bound {
     }
   }
 
-
- public:
-  // Transmits a complete frame (ARP releasing frames it held).
-  [[gnu::always_inline]] bool transmit(bytes_view whole_frame) { return transmit_through(lower_, whole_frame); }
-
- private:
   // transmit through `lower`, this layer's lower_ read earlier by the caller.
   [[gnu::always_inline]] bool transmit_through(Lower& lower, bytes_view whole_frame) {
     if (!lower.transmit(whole_frame)) {
@@ -271,6 +265,8 @@ class Ethernet<Args...>::bound {
   }
 
  public:
+  // Transmits a complete frame (ARP releasing frames it held).
+  [[gnu::always_inline]] bool transmit(bytes_view whole_frame) { return transmit_through(lower_, whole_frame); }
 
   // ---- lifecycle and time ----
   void start() { start_all(uppers_); }

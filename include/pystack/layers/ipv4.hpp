@@ -189,9 +189,7 @@ class IP<Args...>::bound {
     // The link layer's own lower (the device's side) read here too, for
     // the same reason, where the link layer has send_ipv4_to (Ethernet).
     const auto link_lower = [&] {
-      if constexpr (requires(frame f) {
-                      lower.send_ipv4_to(std::move(f), destination, next_hop_kind::host, config, lower.lower(), hook);
-                    }) {
+      if constexpr (link_takes_kind<Hook>) {
         return &lower.lower();
       } else {
         return &lower;  // not asked for: the link layer has no send_ipv4_to
@@ -209,6 +207,14 @@ class IP<Args...>::bound {
   }
 
  private:
+  // Whether the link layer below has Ethernet's send_ipv4_to: the next hop's
+  // kind decided here, the configuration and its own lower read here.
+  template <class Hook>
+  static constexpr bool link_takes_kind =
+      requires(Lower& link, frame f, ipv4_address next_hop, const interface_config& config, Hook& hook) {
+        link.send_ipv4_to(std::move(f), next_hop, next_hop_kind::host, config, link.lower(), hook);
+      };
+
   // make_header without the identification.
   [[gnu::always_inline]] ipv4::repr make_header_unnumbered(ipv4_address destination, std::uint8_t protocol) {
     ipv4::repr header{.source = services().config().address, .destination = destination};
@@ -262,10 +268,7 @@ class IP<Args...>::bound {
       return false;
     }
     auto& lower = get_lower();
-    if constexpr (requires {
-                    lower.send_ipv4_to(std::move(datagram_frame), *next_hop, next_hop_kind::host, config,
-                                       lower.lower(), hook);
-                  }) {
+    if constexpr (link_takes_kind<Hook>) {
       // How the link reaches the next hop, decided with the subnet's mask
       // the on-link test computed (before the counter's store: GCC must
       // assume any store may change the prefix length, a byte).

@@ -972,7 +972,7 @@ class TCP<Args...>::bound {
     // with `no_hook` after one test, instead of the dispatch on the owner
     // with a copy of the way down for each (identical) hookless branch.
     if constexpr (!listeners_hook_outgoing(static_cast<listeners_type*>(nullptr))) {
-      if (c.owner_ != connection::client_owner || c.app_ == nullptr) {
+      if (!client_with_app(c)) {
         no_hook none;
         return f(none);
       }
@@ -2096,7 +2096,7 @@ class TCP<Args...>::bound {
   template <std::invocable MakeHeader>
   [[gnu::always_inline]] void send_control(connection& c, MakeHeader&& make_header) {
     if constexpr (!listeners_hook_outgoing(static_cast<listeners_type*>(nullptr))) {
-      if (c.owner_ == connection::client_owner && c.app_ != nullptr) {
+      if (client_with_app(c)) {
         send_control_client(c, make_header);
         return;
       }
@@ -2127,6 +2127,11 @@ class TCP<Args...>::bound {
   template <class... Ls>
   static constexpr bool listeners_hook_outgoing(std::tuple<Ls...>*) {
     return (hook_sees_headers<detail::tcp_outgoing_hook<typename Ls::application>> || ...);
+  }
+  // A client's connection with an application: then, when no listener's
+  // application has such a hook, the only kind that may have one.
+  static bool client_with_app(const connection& c) noexcept {
+    return c.owner_ == connection::client_owner && c.app_ != nullptr;
   }
   template <class Hook>
   [[gnu::noinline, gnu::flatten]] bool send_control_hooked(connection& c, tcp::repr& header, Hook& hook) {

@@ -320,8 +320,9 @@ class dynamic_lower {
   template <class Hook = no_hook>
   [[gnu::always_inline]] bool send_ipv4(frame datagram, ipv4_address next_hop, Hook&& hook = {}) {
     if constexpr (std::is_same_v<std::remove_cvref_t<Hook>, no_hook>) {
-      // The lower's send_ipv4_plain, with its sink read from the copy (one
-      // load and a test, not the lower's and its test first).
+      // The lower's sink (layer::set_ipv4_sink) when it gave one, read from
+      // the copy (one load and a test, not the lower's and its test first),
+      // else its virtual send_ipv4_unhooked.
       const lower_copy& copy = services_.copy_;
       if (copy.lower_sink != nullptr) return copy.lower_sink(copy.lower_sink_self, std::move(datagram), next_hop);
       layer* below = lower();

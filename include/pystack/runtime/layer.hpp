@@ -229,7 +229,7 @@ class stack_services {
   void use_config(const interface_config& config) noexcept { config_ = &config; }
   // What now() returns: `read(clock)`, or steady_clock's time when `read`
   // is null.
-  void use_clock(instant (*read)(const void*) noexcept, const void* clock) noexcept {
+  void use_clock(clock_reader read, const void* clock) noexcept {
     read_clock_ = read;
     clock_ = clock;
   }
@@ -240,7 +240,7 @@ class stack_services {
  private:
   buffer_pool* pool_ = nullptr;
   const interface_config* config_ = nullptr;
-  instant (*read_clock_)(const void*) noexcept = [](const void*) noexcept { return instant{}; };
+  clock_reader read_clock_ = [](const void*) noexcept { return instant{}; };
   const void* clock_ = nullptr;
 };
 
@@ -288,11 +288,11 @@ struct lower_copy {
   // implementation (stack_services::use_config, use_pool, use_clock).
   const interface_config* config = nullptr;
   buffer_pool* pool = nullptr;
-  instant (*read_clock)(const void*) noexcept = nullptr;
+  stack_services::clock_reader read_clock = nullptr;
   const void* clock = nullptr;
   layer* lower = nullptr;
   const void* lower_kind = nullptr;
-  // The lower's ipv4 sink and its argument (layer::send_ipv4_plain), null
+  // The lower's ipv4 sink and its argument (layer::set_ipv4_sink), null
   // when it has none.
   bool (*lower_sink)(void* self, frame&& datagram, ipv4_address next_hop) = nullptr;
   void* lower_sink_self = nullptr;
@@ -623,14 +623,6 @@ class layer {
   virtual bool send_ipv4_unhooked(frame datagram, ipv4_address next_hop) {
     return send_ipv4(std::move(datagram), next_hop, outgoing_hook());
   }
-  // send_ipv4_unhooked, in one indirect call to the function that does it
-  // when the layer gave one (set_ipv4_sink: the built-in Ethernet layer's
-  // flattened backend send, behind its final send_ipv4_unhooked), else the
-  // virtual call.
-  bool send_ipv4_plain(frame datagram, ipv4_address next_hop) {
-    if (ipv4_sink_ != nullptr) return ipv4_sink_(ipv4_sink_self_, std::move(datagram), next_hop);
-    return send_ipv4_unhooked(std::move(datagram), next_hop);
-  }
   // resolver (ARP, registered on a link).
   virtual bool resolves_ipv4() const noexcept { return false; }
   virtual std::optional<mac_address> lookup(ipv4_address) const { return std::nullopt; }
@@ -662,7 +654,9 @@ class layer {
     for (layer* dependent : dependents_) dependent->refresh_mirror();
   }
   // For a layer whose send_ipv4_unhooked is final and comes to
-  // `sink(self, datagram, next_hop)` (send_ipv4_plain).
+  // `sink(self, datagram, next_hop)`: the built-in Ethernet layer's
+  // flattened backend send, which an upper's dynamic_lower then reaches in
+  // one indirect call (runtime/adapters.hpp, send_ipv4).
   using ipv4_sink = bool (*)(void* self, frame&& datagram, ipv4_address next_hop);
   // (Its uppers' dynamic_lowers keep a copy, refreshed here.)
   void set_ipv4_sink(ipv4_sink sink, void* self) noexcept {

@@ -610,12 +610,10 @@ class basic_tcp_layer : public layer, public tcp_service, private detail::tcp_ro
   static constexpr std::uint8_t housekeeping_due = 2;
   std::uint8_t slow_receive_ = 0;
   bool housekeeping() const noexcept { return (slow_receive_ & housekeeping_due) != 0; }
-  void set_housekeeping(bool due) noexcept {
-    slow_receive_ = static_cast<std::uint8_t>(due ? slow_receive_ | housekeeping_due : slow_receive_ & ~housekeeping_due);
-  }
-  void set_shared_address() noexcept {
-    const bool shared = host_sockets_ != nullptr || guard_ != nullptr;
-    slow_receive_ = static_cast<std::uint8_t>(shared ? slow_receive_ | shared_address : slow_receive_ & ~shared_address);
+  void set_housekeeping(bool due) noexcept { set_slow_receive(housekeeping_due, due); }
+  void set_shared_address() noexcept { set_slow_receive(shared_address, host_sockets_ != nullptr || guard_ != nullptr); }
+  void set_slow_receive(std::uint8_t bit, bool on) noexcept {
+    slow_receive_ = static_cast<std::uint8_t>(on ? slow_receive_ | bit : slow_receive_ & ~bit);
   }
   std::uint64_t left_to_host_ = 0;
 };

@@ -571,6 +571,8 @@ struct repr {
     std::fill(p + header_size + options_length, p + length, byte{option_type::end_of_list});
   }
 
+  friend bool operator==(const repr&, const repr&) = default;
+
  private:
   std::uint8_t version_and_length() const noexcept {
     return static_cast<std::uint8_t>((version_number << 4) | (size() / 4));
@@ -591,10 +593,6 @@ struct repr {
            identification + flags_word() + static_cast<std::uint16_t>((ttl << 8) | protocol) + source.value +
            destination.value;
   }
-
- public:
-
-  friend bool operator==(const repr&, const repr&) = default;
 };
 
 }  // namespace pystack::ipv4

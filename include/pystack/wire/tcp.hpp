@@ -963,6 +963,8 @@ struct repr {
     options.emit(p + field::options.offset);
   }
 
+  friend bool operator==(const repr&, const repr&) = default;
+
  private:
   // The data offset (in 32-bit words) and the control bits: one 16-bit word.
   std::uint16_t offset_and_flags() const noexcept {
@@ -975,10 +977,6 @@ struct repr {
     return std::uint64_t{source_port} + destination_port + sequence_number.raw() + ack_number.raw() +
            offset_and_flags() + window + urgent_pointer;
   }
-
- public:
-
-  friend bool operator==(const repr&, const repr&) = default;
 };
 
 }  // namespace pystack::tcp
