@@ -25,13 +25,15 @@
 //        sends for every segment (the default policy's ack_delay is zero).
 //
 // Frames: a ring of 64 frames to our MAC and address with 1 to 64 bytes of
-// payload (i * 37 mod 64 + 1, mean 32.5), walked in order. UDP: to port 7 from
-// 64 different source ports. TCP: data segments of one connection (set up by
-// a scripted handshake: SYN, our SYN-ACK, ACK), whose sequence numbers the
-// harness rewrites before each frame (with an RFC 1624 checksum update) so
-// that every one is the next in order and is accepted and delivered. Small
-// payloads are the strict test: the checksum over the payload is the same
-// work in every variant, so larger ones only bring the ratios closer to 1.
+// payload (i * 37 mod 64 + 1, mean 32.5), walked in order, one after another
+// in memory at a placement that changes from one timed run to the next (see
+// `ring`). UDP: to port 7 from 64 different source ports. TCP: data segments
+// of one connection (set up by a scripted handshake: SYN, our SYN-ACK, ACK),
+// whose sequence numbers the harness rewrites before each frame (with an
+// RFC 1624 checksum update) so that every one is the next in order and is
+// accepted and delivered. Small payloads are the strict test: the checksum
+// over the payload is the same work in every variant, so larger ones only
+// bring the ratios closer to 1.
 //
 // Before anything is measured, every variant is fed the same good and bad
 // frames (wrong MAC or address, broadcast, bad checksums, truncations,
@@ -77,6 +79,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -943,7 +946,7 @@ std::size_t ring_payload_size(std::size_t i) { return (i * 37) % ring_size + 1; 
 
 // The measured frames. TCP frames are built with sequence number 0; the
 // feeder below writes the right one into each before it is received.
-std::vector<frame_bytes> make_ring(path p) {
+std::vector<frame_bytes> make_frames(path p) {
   std::vector<frame_bytes> ring;
   for (std::size_t i = 0; i < ring_size; ++i) {
     const auto payload = payload_bytes(ring_payload_size(i), i);
@@ -957,15 +960,54 @@ std::vector<frame_bytes> make_ring(path p) {
   return ring;
 }
 
+// The frames, one after another (16-byte aligned, as malloc would place
+// them) in one block, the first `placement` bytes in. Where the frames sit
+// relative to a variant's own buffers moves its time by a few percent, and
+// not the same way for every variant: with the ring 0 to 4095 bytes further
+// on, static TCP's time over hand-written's went from 1.025x to 1.064x
+// (bench/RESULTS.md, "Placement"). So the timed runs place it anew each time
+// (next_placement) and a median over repetitions is one over placements,
+// not the luck of one heap layout. Counts do not depend on it.
+class ring {
+ public:
+  ring(path p, std::size_t placement) {
+    const std::vector<frame_bytes> frames = make_frames(p);
+    std::size_t at = placement;
+    for (const auto& f : frames) {
+      offsets_.push_back(at);
+      sizes_.push_back(f.size());
+      at += (f.size() + 15) / 16 * 16;
+    }
+    bytes_.resize(at);
+    for (std::size_t i = 0; i < frames.size(); ++i) {
+      std::copy(frames[i].begin(), frames[i].end(), bytes_.begin() + static_cast<std::ptrdiff_t>(offsets_[i]));
+    }
+  }
+  std::size_t size() const noexcept { return offsets_.size(); }
+  mutable_bytes operator[](std::size_t i) noexcept { return {bytes_.data() + offsets_[i], sizes_[i]}; }
+
+ private:
+  std::vector<byte> bytes_;
+  std::vector<std::size_t> offsets_, sizes_;
+};
+
+// A different placement for each timed run of a variant (the same sequence
+// for every variant): 16-byte steps of about 1 KiB through a 4 KiB page,
+// 256 placements before one repeats.
+std::size_t next_placement(const variant_ops& ops) {
+  static std::map<const variant_ops*, std::size_t> runs;
+  return runs[&ops]++ * 1040 % 4096;
+}
+
 // Walks the ring in order. For TCP it writes the next sequence number into
 // the frame and updates the checksum for it (RFC 1624), so that every
 // segment continues the stream; every variant, `none` included, pays this.
 class feeder {
  public:
-  feeder(std::vector<frame_bytes>& ring, path p) : ring_(ring), tcp_(p == path::tcp) {}
+  feeder(ring& frames, path p) : ring_(frames), tcp_(p == path::tcp) {}
 
   bytes_view next() noexcept {
-    frame_bytes& f = ring_[at_];
+    const mutable_bytes f = ring_[at_];
     if (tcp_) {
       byte* const segment = f.data() + tcp_offset;
       const std::uint32_t old_seq = wire::load_be32(segment + tcp::field::sequence_number.offset);
@@ -979,7 +1021,7 @@ class feeder {
   }
 
  private:
-  std::vector<frame_bytes>& ring_;
+  ring& ring_;
   bool tcp_;
   std::size_t at_ = 0;
   std::uint32_t next_seq_ = peer_isn + 1;
@@ -1241,8 +1283,8 @@ void check_agreement(path p) {
   std::vector<delivery_sink> sinks;
   std::vector<std::vector<frame_bytes>> sent(variants.size());
   for (std::size_t i = 0; i < variants.size(); ++i) {
-    auto ring = make_ring(p);
-    feeder next(ring, p);
+    ring walked(p, 0);
+    feeder next(walked, p);
     instance v(*variants[i]);
     v.log_sent(&sent[i]);
     v.run([&] {
@@ -1266,8 +1308,8 @@ void check_agreement(path p) {
 // Driving.
 
 void bench(benchmark::State& state, path p, const variant_ops* ops) {
-  auto ring = make_ring(p);
-  feeder next(ring, p);
+  ring walked(p, next_placement(*ops));
+  feeder next(walked, p);
   instance v(*ops);
   const std::uint64_t before = v.sink().deliveries;
   v.run([&] {
@@ -1283,8 +1325,8 @@ void bench(benchmark::State& state, path p, const variant_ops* ops) {
 int run_counted(path p, std::string_view variant, std::uint64_t frames) {
   const variant_ops& ops = ops_of(p, variant);
   if (ops.create == nullptr) fail("this variant is not built for this path (see the top of dispatch_bench.cc)");
-  auto ring = make_ring(p);
-  feeder next(ring, p);
+  ring walked(p, 0);
+  feeder next(walked, p);
   instance v(ops);
   const delivery_sink before = v.sink();
   v.run([&] {

@@ -1,13 +1,15 @@
 #!/bin/bash
 # Instructions per frame of bench/dispatch_bench.cc's three variants (static
 # stack, runtime facade, hand-written parse-and-switch) on each path, counted
-# by valgrind's callgrind: unlike times, the counts do not depend on the load
-# of the machine, so they decide the issue's targets (static within 5% of
-# hand-written, facade within 1.5x).
+# by valgrind's callgrind, and with TIMES=1 their times: the issue's targets
+# (static within 5% of hand-written, facade within 1.5x) are read on both.
+# Unlike times, the counts do not depend on the load of the machine or on
+# where the frames lie in memory.
 #
 #   bench/dispatch_compare.sh [FRAMES]          build with Bazel, then count (default 64000 frames)
 #   BINARY=path bench/dispatch_compare.sh       count with a binary built elsewhere
-#   TIMES=1 bench/dispatch_compare.sh           also run Google Benchmark (ns per frame)
+#   TIMES=1 bench/dispatch_compare.sh           also run Google Benchmark (ns per frame, and the
+#                                               medians' ratios to hand-written code)
 #
 # For each path and variant it runs the binary twice under callgrind, with
 # FRAMES frames and with none, and divides the difference by FRAMES: set-up
@@ -78,7 +80,31 @@ echo "callgrind files: $out" >&2
 if [ -n "${TIMES:-}" ]; then
   echo
   echo "load:    $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min) before the timed run"
-  "$BINARY" --benchmark_repetitions="${REPETITIONS:-5}" --benchmark_enable_random_interleaving=true \
-    --benchmark_report_aggregates_only=true --benchmark_min_time="${MIN_TIME:-0.5}"
+  timed=$("$BINARY" --benchmark_repetitions="${REPETITIONS:-5}" --benchmark_enable_random_interleaving=true \
+    --benchmark_report_aggregates_only=true --benchmark_min_time="${MIN_TIME:-0.5}")
+  echo "$timed"
   echo "load:    $(cut -d' ' -f1-3 /proc/loadavg) after"
+  # The medians' ratios: "per frame" as measured, and "work" with the
+  # harness's own median (`none`) taken from both sides, as for the counts.
+  # Unlike a count, a time does not add up: the harness's loop runs beside
+  # a variant's work, and alone (UDP: about 2 ns) it varies by 10% between
+  # repetitions, so the "work" ratio is the rougher of the two.
+  echo
+  printf '%-5s %-12s %10s %10s %10s\n' path variant "ns/frame" "vs hand" "work vs"
+  echo "$timed" | awk '
+    /^dispatch\/[a-z]+\/[a-z]+_median / {
+      split($1, part, "/"); sub(/_median$/, "", part[3]); ns[part[2], part[3]] = $2
+    }
+    END {
+      split("udp tcp", paths, " "); split("handwritten static facade", variants, " ")
+      for (p = 1; p <= 2; ++p) {
+        hand = ns[paths[p], "handwritten"]; none = ns[paths[p], "none"]
+        if (hand == "" || none == "") continue
+        for (v = 1; v <= 3; ++v) {
+          x = ns[paths[p], variants[v]]
+          if (x == "") continue
+          printf "%-5s %-12s %10.2f %9.3fx %9.3fx\n", paths[p], variants[v], x, x / hand, (x - none) / (hand - none)
+        }
+      }
+    }'
 fi

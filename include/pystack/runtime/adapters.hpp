@@ -173,32 +173,38 @@ struct dynamic_uppers {
       return *this;
     }
 
-    // The static layer's dispatch asks `accepts(key)` and, when it says yes,
-    // calls `receive` at once (stack/layer.hpp, dispatch_by_key): the layer
-    // found here is kept for that call, so that the key is looked up once.
-    bool accepts(typename Key::type key) const noexcept {
-      accepted_ = registered(key);
-      return accepted_ != nullptr;
-    }
+    // What `accepts(key)` found: the layer registered for the key, handed
+    // the payload by `receive`. The static layer's dispatch asks `accepts`
+    // and, when the answer is not empty, gives it the payload at once
+    // (stack/layer.hpp, dispatch_by_key), so the key is looked up once and
+    // nothing is kept between the two calls.
+    class registered_layer {
+     public:
+      static constexpr bool runtime_keyed = true;
 
-    // The erased boundary: one virtual call to the layer registered for the
-    // key, with the static context when it is one the built-in layers
-    // take as it is (layer::receive_on_link and the others).
-    template <class Context>
-    void receive(const Context& context, bytes_view payload) {
-      layer* target = std::exchange(accepted_, nullptr);
-      if (target == nullptr) [[unlikely]] {
-        deliver(Key::of(context), header_set::from(context), payload);
-        return;
+      explicit operator bool() const noexcept { return target_ != nullptr; }
+
+      // The erased boundary: one virtual call to the layer, with the static
+      // context when it is one the built-in layers take as it is
+      // (layer::receive_on_link and the others), or by name for the
+      // `Direct...` adapter classes.
+      template <class Context>
+      void receive(const Context& context, bytes_view payload) const {
+        const void* kind = target_->direct_kind();
+        const bool direct = ((receives_by_name<Direct> && kind == adapter_kind<Direct>() &&
+                              receive_typed<Direct>(static_cast<Direct&>(*target_), context, payload)) ||
+                             ...);
+        if (!direct && !receive_typed<layer>(*target_, context, payload)) {
+          target_->receive(header_set::from(context), payload);
+        }
       }
-      const void* kind = target->direct_kind();
-      const bool direct = ((receives_by_name<Direct> && kind == adapter_kind<Direct>() &&
-                            receive_typed<Direct>(static_cast<Direct&>(*target), context, payload)) ||
-                           ...);
-      if (!direct && !receive_typed<layer>(*target, context, payload)) {
-        target->receive(header_set::from(context), payload);
-      }
-    }
+
+     private:
+      friend class bound;
+      explicit registered_layer(layer* target) noexcept : target_(target) {}
+      layer* target_;
+    };
+    registered_layer accepts(typename Key::type key) const noexcept { return registered_layer(registered(key)); }
 
     // As the link's resolver (Ethernet asks its uppers for one at compile
     // time): forwarded to the registered layer that resolves IPv4, if any.
@@ -257,7 +263,6 @@ struct dynamic_uppers {
       return {*mac, true};
     }
 
-    mutable layer* accepted_ = nullptr;  // from accepts() to receive()
     std::uint64_t unresolved_ = 0;
   };
 };

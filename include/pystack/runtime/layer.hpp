@@ -413,7 +413,12 @@ class upper_table {
   // apart. Keys that share a slot are found by a binary search.
   [[gnu::always_inline]] layer* registered(std::uint32_t key) const noexcept {
     const slot& s = slots_[key & slot_mask];
-    if (s.key == key) return s.target;
+    if (s.key == key) {
+      // A slot holds a key only with its layer (fill_slots): said here, the
+      // caller's test of the answer folds into the key compare.
+      if (s.target == nullptr) __builtin_unreachable();
+      return s.target;
+    }
     if (!s.shared) return nullptr;
     const auto at = std::lower_bound(entries_.begin(), entries_.end(), key,
                                      [](const entry& e, std::uint32_t k) { return e.key < k; });
@@ -423,7 +428,6 @@ class upper_table {
   std::size_t size() const noexcept { return entries_.size(); }
 
   // ---- forwarding to the registered layers (defined after `layer`) ----
-  inline void deliver(std::uint32_t key, const header_set& headers, bytes_view payload);
   inline void start_all();
   inline void stop_all();
   inline bool all_idle() const;
@@ -432,12 +436,6 @@ class upper_table {
   // The registered layer that resolves IPv4 next hops (ARP), or null: found
   // when the table changes, since the link asks for it on every IPv4 send.
   layer* resolver() const noexcept { return resolver_; }
-
-  // Frames whose key had no registered layer once dispatch reached the table
-  // (the static layer counts its own "unknown" too; this counts a race
-  // between its check and a deregistration, which cannot happen on the loop
-  // thread, so it stays zero in a correct program).
-  std::uint64_t unclaimed() const noexcept { return unclaimed_; }
 
   // Called by `start_all` before the uppers start: the link layer learns
   // that its loop is running (runtime/ethernet.hpp).
@@ -478,7 +476,6 @@ class upper_table {
   std::vector<entry> entries_;
   std::array<slot, slot_mask + 1> slots_{};
   layer* resolver_ = nullptr;
-  std::uint64_t unclaimed_ = 0;
   void (*start_hook_)(void*) = nullptr;
   void* start_context_ = nullptr;
 };
@@ -791,15 +788,6 @@ class layer {
 // upper_table's forwarding, now that `layer` is complete. Iteration is by
 // index so that a layer may (un)register others from inside the call (a
 // timer that closes a connection): the table is read afresh each step.
-
-inline void upper_table::deliver(std::uint32_t key, const header_set& headers, bytes_view payload) {
-  layer* target = registered(key);
-  if (target == nullptr) {
-    ++unclaimed_;
-    return;
-  }
-  target->receive(headers, payload);
-}
 
 inline void upper_table::start_all() {
   if (start_hook_ != nullptr) start_hook_(start_context_);

@@ -66,8 +66,9 @@ concept ip_upper = layer_description<D> && requires {
 // erased layers (runtime/adapters.hpp, `dynamic_uppers`). Its description
 // and its bound layer say `runtime_keyed = true` and carry no constant key;
 // the bound layer's `accepts(key)` says whether something is registered for
-// `key`. Composition checks and dispatch treat it as matching any key that
-// no constant-keyed sibling claims.
+// `key` (a bool, or what it found, which then takes the payload: see
+// dispatch_by_key). Composition checks and dispatch treat it as matching any
+// key that no constant-keyed sibling claims.
 template <class U>
 concept runtime_keyed_upper = requires { requires U::runtime_keyed; };
 
@@ -345,10 +346,19 @@ constexpr bool dispatch_by_key(Tuple& uppers, Key key, KeyOf key_of, Deliver&& d
       }
     }
   };
+  // A run-time keyed upper's `accepts(key)` answers yes or no (the upper
+  // itself takes the payload), or with what it found for the key, which
+  // then takes the payload (runtime/adapters.hpp's tables).
   const auto try_runtime = [&](auto& each) {
     if constexpr (runtime_keyed_upper<std::remove_cvref_t<decltype(each)>>) {
-      if (!delivered && each.accepts(key)) {
-        deliver(each);
+      if (delivered) return;
+      if constexpr (std::is_same_v<decltype(each.accepts(key)), bool>) {
+        if (each.accepts(key)) {
+          deliver(each);
+          delivered = true;
+        }
+      } else if (auto found = each.accepts(key)) {
+        deliver(found);
         delivered = true;
       }
     }
