@@ -965,9 +965,9 @@ std::vector<frame_bytes> make_frames(path p) {
 // relative to a variant's own buffers moves its time by a few percent, and
 // not the same way for every variant: with the ring 0 to 4095 bytes further
 // on, static TCP's time over hand-written's went from 1.025x to 1.064x
-// (bench/RESULTS.md, "Placement"). So the timed runs place it anew each time
-// (next_placement) and a median over repetitions is one over placements,
-// not the luck of one heap layout. Counts do not depend on it.
+// (bench/RESULTS.md, "Where the frames sit"). So the timed runs place it
+// anew each time (next_placement) and a median over repetitions is one over
+// placements, not the luck of one heap layout. Counts do not depend on it.
 class ring {
  public:
   ring(path p, std::size_t placement) {

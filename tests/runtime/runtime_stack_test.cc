@@ -253,6 +253,43 @@ TEST_CASE("a UDP application on a crafted stack receives, sees the sender, and a
   CHECK(text_of(datagram->payload()) == "hello");
 }
 
+TEST_CASE("a frame handed to the Ethernet layer from outside its device goes up as the device's would") {
+  // receive_frame (and receive with a header_set) is the entry for frames
+  // that do not come from the device: a test, a replay. On the stack's own
+  // thread (inside a command) it goes straight up; from another thread it
+  // becomes a command, which runs here while no loop runs.
+  virtual_clock clock;
+  crafted_stack s(clock);
+  echo_application app;
+  REQUIRE(s.udp.register_layer(app));
+  REQUIRE(app.bind(5000));
+  s.arp.insert(peer_ip, peer_mac);
+
+  const auto outside = udp_frame(40000, 5000, "from this thread");
+  s.eth.receive_frame(clock.now(), outside);
+  const auto inside = udp_frame(40001, 5000, "from a command");
+  auto on_the_stack = [&] { s.eth.receive_frame(clock.now(), inside); };
+  s.eth.call(on_the_stack);
+  s.eth.receive(runtime::header_set(clock.now()), udp_frame(40002, 5000, "with a header_set"));
+  s.eth.receive_frame(clock.now(), udp_frame(40003, 5999, "to no application"));
+
+  CHECK(app.received == 3);
+  CHECK(app.incoming_seen == std::vector<std::string>{"from this thread", "from a command", "with a header_set"});
+  CHECK(s.udp.stats().no_listener == 1);
+  CHECK(s.eth.stats().received == 4);
+  // Each was answered from inside the loop, to its own source port.
+  REQUIRE(s.device().sent.size() == 3);
+  for (std::uint16_t i = 0; i < 3; ++i) {
+    const auto frame = eth::view::checked(s.device().sent[i]);
+    REQUIRE(frame);
+    const auto ip = ipv4::view::checked(frame->payload());
+    REQUIRE(ip);
+    const auto datagram = udp::view::checked(ip->payload());
+    REQUIRE(datagram);
+    CHECK(datagram->destination_port() == 40000 + i);
+  }
+}
+
 TEST_CASE("fetch_data with a size leaves the rest of the datagram for the next call") {
   virtual_clock clock;
   crafted_stack s(clock);
