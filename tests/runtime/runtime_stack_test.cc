@@ -118,6 +118,11 @@ struct crafted_stack {
     REQUIRE(ip.register_layer(udp));
   }
   scripted_device& device() { return *eth.device_if<scripted_device>(); }
+  // An application on UDP, bound to `port`.
+  void bind(UDPApplication& app, std::uint16_t port) {
+    REQUIRE(udp.register_layer(app));
+    REQUIRE(app.bind(port));
+  }
 };
 
 // Records what arrives and answers each datagram from inside the loop.
@@ -261,8 +266,7 @@ TEST_CASE("a frame handed to the Ethernet layer from outside its device goes up 
   virtual_clock clock;
   crafted_stack s(clock);
   echo_application app;
-  REQUIRE(s.udp.register_layer(app));
-  REQUIRE(app.bind(5000));
+  s.bind(app, 5000);
   s.arp.insert(peer_ip, peer_mac);
 
   const auto outside = udp_frame(40000, 5000, "from this thread");
@@ -294,8 +298,7 @@ TEST_CASE("fetch_data with a size leaves the rest of the datagram for the next c
   virtual_clock clock;
   crafted_stack s(clock);
   UDPApplication app;
-  REQUIRE(s.udp.register_layer(app));
-  REQUIRE(app.bind(6000));
+  s.bind(app, 6000);
   s.device().inbound.push_back(udp_frame(1234, 6000, "abcdefgh"));
   s.device().inbound.push_back(udp_frame(1235, 6000, "second"));
   s.eth.process();
