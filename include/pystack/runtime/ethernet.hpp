@@ -104,7 +104,6 @@ class link_backend {
   // The room allocate_frame leaves in front of each frame.
   virtual std::size_t headroom() const noexcept = 0;
 
-  virtual void receive(instant timestamp, bytes_view frame) = 0;
   virtual bool transmit(bytes_view frame) = 0;
   virtual bool send_frame(frame_buffer& f, mac_address destination, std::uint16_t ethertype,
                           const outgoing_hook& hook) = 0;
@@ -158,9 +157,8 @@ class link_backend_for final : public link_backend {
   frame allocate_frame() noexcept override { return stack_.allocate_frame(); }
   std::size_t headroom() const noexcept override { return static_stack::headroom; }
 
-  void receive(instant timestamp, bytes_view frame) override { receive_plain(this, timestamp, frame); }
-  // The same as a plain function: the runtime Ethernet layer jumps to it
-  // without the virtual call's test.
+  // A frame up through the static stack, as a plain function (the runtime
+  // Ethernet layer keeps its address: a jump, not a virtual call).
   static void receive_plain(void* self, instant timestamp, bytes_view frame) {
     static_cast<link_backend_for*>(self)->stack_.link().receive(headers<>(timestamp), frame);
   }
@@ -438,7 +436,7 @@ class basic_ethernet_layer : public layer, public stack_services {
   // thread's way above does not set up the command's captures (three stores
   // a frame, in bench/dispatch_bench.cc's facade paths).
   [[gnu::noinline]] void receive_from_elsewhere(instant timestamp, bytes_view whole_frame) {
-    auto inject = [&] { backend_->receive(timestamp, whole_frame); };
+    auto inject = [&] { receive_plain_(backend_.get(), timestamp, whole_frame); };
     call(inject);
   }
 
@@ -474,7 +472,7 @@ class basic_ethernet_layer : public layer, public stack_services {
   }
 
   std::unique_ptr<detail::link_backend> backend_;
-  // The backend's receive_plain: frames go up without a virtual call.
+  // The backend's receive_plain: how frames go up.
   void (*receive_plain_)(void*, instant, bytes_view) = nullptr;
   mutable std::mutex state_mutex_;
   std::condition_variable state_changed_;
